@@ -1,0 +1,1 @@
+"""Accuracy and speed benchmarks for ocrmill (not part of the installed package)."""

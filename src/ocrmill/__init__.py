@@ -1,0 +1,54 @@
+"""ocrmill: OCR engine and runtime on the PP-OCR models.
+
+The public API is imported lazily so ``import ocrmill`` (and ``ocrmill --help``) stays
+fast: ``from ocrmill import Engine`` loads numpy and ONNX Runtime only when asked.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Engine": "ocrmill.engine",
+    "Config": "ocrmill.config",
+    "ReadOptions": "ocrmill.config",
+    "load_config": "ocrmill.config",
+    "preset": "ocrmill.config",
+    "PageResult": "ocrmill.results",
+    "PageFailure": "ocrmill.results",
+    "TextLine": "ocrmill.results",
+    "OcrmillError": "ocrmill.errors",
+    "InputError": "ocrmill.errors",
+    "ExitCode": "ocrmill.errors",
+}
+
+__all__ = [
+    "Config",
+    "Engine",
+    "ExitCode",
+    "InputError",
+    "OcrmillError",
+    "PageFailure",
+    "PageResult",
+    "ReadOptions",
+    "TextLine",
+    "load_config",
+    "preset",
+]
+
+if TYPE_CHECKING:
+    from ocrmill.config import Config, ReadOptions, load_config, preset
+    from ocrmill.engine import Engine
+    from ocrmill.errors import ExitCode, InputError, OcrmillError
+    from ocrmill.results import PageFailure, PageResult, TextLine
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ocrmill' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,170 @@
+"""The ``ocrmill`` command: subcommands, and the one place errors become exit codes.
+
+Heavy modules (numpy, onnxruntime, the engine) are imported inside the subcommands so
+``ocrmill --help`` answers instantly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocrmill.errors import ExitCode, OcrmillError
+
+if TYPE_CHECKING:
+    from ocrmill.config import Config
+
+READ_CHUNK = 8  # images per read_many call in `ocrmill read` (recognition batched across them)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose models and per-call settings; shared by every subcommand."""
+    from ocrmill.config import PRESETS
+
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--preset", choices=PRESETS, help="speed/accuracy preset (default: balanced)"
+    )
+    group.add_argument(
+        "--det-limit",
+        type=_positive_int,
+        metavar="N",
+        help="detector side limit in pixels (typical: 640, 800, 960, 1024, 1280)",
+    )
+    group.add_argument(
+        "--det-limit-type",
+        choices=("max", "min"),
+        help="'max' shrinks the long side to N; 'min' enlarges the short side to N",
+    )
+    group.add_argument("--no-cls", action="store_true", help="skip the 0/180 line classifier")
+    group.add_argument("--det-model", type=Path, metavar="P", help="PP-OCR detection ONNX file")
+    group.add_argument("--rec-model", type=Path, metavar="P", help="PP-OCR recognition ONNX file")
+    group.add_argument(
+        "--rec-dict", type=Path, metavar="P", help="character dictionary of --rec-model"
+    )
+    group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
+    group.add_argument(
+        "--max-pixels", type=_positive_int, metavar="N", help="refuse images with more pixels"
+    )
+    group.add_argument(
+        "--threads", type=int, metavar="N", help="inference threads per engine (0 = auto)"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults <- preset <- OCRMILL_* environment <- command-line flags."""
+    from ocrmill.config import load_config, with_det_limit
+
+    config = load_config(args.preset)
+    read = config.read
+    if args.det_limit:
+        read = with_det_limit(read, args.det_limit)
+    if args.det_limit_type:
+        read = dataclasses.replace(
+            read, det=dataclasses.replace(read.det, limit_type=args.det_limit_type)
+        )
+    if args.no_cls:
+        read = dataclasses.replace(read, cls=dataclasses.replace(read.cls, enabled=False))
+    models = config.models
+    for field in ("det", "rec", "cls"):
+        path = getattr(args, f"{field}_model")
+        if path is not None:
+            models = dataclasses.replace(models, **{field: path})
+    if args.rec_dict is not None:
+        models = dataclasses.replace(models, rec_dict=args.rec_dict)
+    decode = config.decode
+    if args.max_pixels:
+        decode = dataclasses.replace(decode, max_pixels=args.max_pixels)
+    backend = config.backend
+    if args.threads is not None:
+        backend = dataclasses.replace(backend, threads=max(0, args.threads))
+    return dataclasses.replace(config, read=read, models=models, decode=decode, backend=backend)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Read images and print their text (or one JSON record per input)."""
+    from ocrmill.engine import Engine
+    from ocrmill.results import PageFailure, result_to_json
+
+    engine = Engine(config_from_args(args))
+    failed = 0
+    many = len(args.images) > 1
+    for chunk in _chunks(args.images, READ_CHUNK):
+        for result in engine.read_many(list(chunk), names=list(chunk)):
+            if isinstance(result, PageFailure):
+                failed += 1
+                print(f"ocrmill: {result.input}: {result.code}: {result.message}", file=sys.stderr)
+            if args.json:
+                print(result_to_json(result), flush=True)
+            elif not isinstance(result, PageFailure):
+                if many:
+                    print(f"==> {result.input} <==")
+                print(result.text, flush=True)
+    return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocrmill",
+        description="Read text from images with the PP-OCR models, at any scale.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    read = sub.add_parser("read", help="read images and print their text")
+    read.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    read.add_argument("--json", action="store_true", help="one JSON record per input per line")
+    add_engine_options(read)
+    read.set_defaults(func=cmd_read)
+    return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ocrmill")
+    except PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ocrmill`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    try:
+        return int(args.func(args))
+    except OcrmillError as exc:
+        print(f"ocrmill: error: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("ocrmill: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # `ocrmill read ... | head`
+        return int(ExitCode.OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

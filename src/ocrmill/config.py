@@ -1,0 +1,227 @@
+"""Typed settings: frozen dataclasses, named presets and ``OCRMILL_*`` environment overrides.
+
+Settings split in two:
+
+* :class:`Config` is what an :class:`~ocrmill.engine.Engine` is built with (models,
+  backend, decode limits) plus default :class:`ReadOptions`;
+* :class:`ReadOptions` are the per-call knobs (detector sizing, classifier, recognition
+  batching). They are passed to ``Engine.read`` as arguments, never written onto the
+  engine, so one engine can serve calls with different options.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from ocrmill.errors import ConfigError
+
+LimitType = Literal["max", "min"]
+
+ENV_PREFIX = "OCRMILL_"
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """Limits applied while turning bytes into pixels."""
+
+    # Checked from the image header, before pixels are decoded. 300 MP admits a
+    # 16K x 16K page (268 MP, ~800 MB as RGB); raise it for bigger pages.
+    max_pixels: int = 300_000_000
+
+
+@dataclass(frozen=True)
+class DetOptions:
+    """Text detection (DB) sizing and post-processing."""
+
+    limit_side_len: int = 960
+    # "max": shrink so the long side <= limit, never enlarge (cheap, keeps large text);
+    # "min": enlarge so the short side >= limit (RapidOCR's default; helps tiny text).
+    limit_type: LimitType = "max"
+    # Never run the detector above this long side, whatever limit_type says.
+    max_side_len: int = 4000
+    thresh: float = 0.3
+    box_thresh: float = 0.5
+    unclip_ratio: float = 1.6
+    max_candidates: int = 1000
+    min_size: float = 3.0
+    use_dilation: bool = True
+    # Strip-like images (very wide or very short) are padded vertically before
+    # detection so the detector sees text at a sane aspect ratio.
+    pad_min_height: int = 30
+    pad_max_aspect: float = 8.0
+
+
+@dataclass(frozen=True)
+class ClsOptions:
+    """Optional 0/180 degree text-line orientation classifier."""
+
+    enabled: bool = True
+    thresh: float = 0.9
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
+class RecOptions:
+    """Recognition batching and filtering."""
+
+    # Crops are resized to the model height and to their own width (by aspect ratio),
+    # rounded up to ``width_step``; no crop is padded to a fixed minimum width.
+    min_width: int = 16
+    width_step: int = 8
+    max_width: int = 3200
+    # Batches are formed from crops sorted by width; a batch is closed when its padded
+    # size (batch x height x width) would pass this many pixels, or it holds
+    # ``max_batch_size`` crops, or the next crop is more than ``max_pad_ratio`` wider
+    # than the first crop of the batch (bounding padding waste).
+    max_batch_pixels: int = 48 * 320 * 16
+    max_batch_size: int = 32
+    max_pad_ratio: float = 1.3
+    # Lines whose mean character confidence is below this are dropped.
+    min_score: float = 0.5
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """Everything that may change from one ``Engine.read`` call to the next."""
+
+    det: DetOptions = field(default_factory=DetOptions)
+    cls: ClsOptions = field(default_factory=ClsOptions)
+    rec: RecOptions = field(default_factory=RecOptions)
+
+
+@dataclass(frozen=True)
+class ModelPaths:
+    """User-supplied model files; ``None`` means the model the ``rapidocr`` wheel ships."""
+
+    det: Path | None = None
+    rec: Path | None = None
+    cls: Path | None = None
+    rec_dict: Path | None = None
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """Inference backend settings. One backend session per engine, never shared."""
+
+    name: Literal["onnxruntime"] = "onnxruntime"
+    # Intra-op threads per session; 0 lets ONNX Runtime choose (one per physical core).
+    threads: int = 0
+    enable_cpu_mem_arena: bool = False
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything an engine is built with."""
+
+    models: ModelPaths = field(default_factory=ModelPaths)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    decode: DecodeConfig = field(default_factory=DecodeConfig)
+    read: ReadOptions = field(default_factory=ReadOptions)
+
+
+DET_LIMIT_PRESETS = (640, 800, 960, 1024, 1280)
+
+
+def _preset_options(name: str) -> ReadOptions:
+    if name == "fast":
+        return ReadOptions(det=DetOptions(limit_side_len=800), cls=ClsOptions(enabled=False))
+    if name == "balanced":
+        return ReadOptions()
+    if name == "accurate":
+        return ReadOptions(det=DetOptions(limit_side_len=1280))
+    raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
+
+
+PRESETS = ("fast", "balanced", "accurate")
+
+
+def preset(name: str) -> ReadOptions:
+    """Read options of a named preset: ``fast``, ``balanced`` (default) or ``accurate``."""
+    return _preset_options(name)
+
+
+def with_det_limit(options: ReadOptions, limit_side_len: int) -> ReadOptions:
+    """Options with the detector's side limit replaced (validated)."""
+    if not 32 <= limit_side_len <= 16384:
+        raise ConfigError(f"det limit must be between 32 and 16384 pixels, got {limit_side_len}")
+    return dataclasses.replace(
+        options, det=dataclasses.replace(options.det, limit_side_len=limit_side_len)
+    )
+
+
+def _convert(raw: str, annotation: Any, name: str) -> Any:
+    """Parse an environment string into a field of the given (string) annotation."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if raw.strip().lower() in ("", "none", "null"):
+            return None
+        hint = next(a for a in args if a is not type(None))
+        origin = typing.get_origin(hint)
+        args = typing.get_args(hint)
+    try:
+        if origin is Literal:
+            if raw not in args:
+                raise ValueError(f"must be one of {', '.join(map(str, args))}")
+            return raw
+        if hint is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if hint is int:
+            return int(raw.replace("_", ""))
+        if hint is float:
+            return float(raw)
+        if hint is Path:
+            return Path(raw).expanduser()
+        if hint is str:
+            return raw
+    except ValueError as exc:
+        raise ConfigError(f"{name}={raw!r}: {exc}") from None
+    raise ConfigError(f"{name} cannot be set from the environment")
+
+
+def _apply_env(obj: Any, prefix: str, env: Mapping[str, str]) -> Any:
+    hints = typing.get_type_hints(type(obj))
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        name = f"{prefix}{f.name.upper()}"
+        if dataclasses.is_dataclass(value):
+            new = _apply_env(value, name + "_", env)
+            if new is not value:
+                changes[f.name] = new
+        elif name in env:
+            changes[f.name] = _convert(env[name], hints[f.name], name)
+    return dataclasses.replace(obj, **changes) if changes else obj
+
+
+def load_config(
+    preset_name: str | None = None,
+    env: Mapping[str, str] | None = None,
+    base: Config | None = None,
+) -> Config:
+    """Build a :class:`Config`: base (or defaults) <- preset <- ``OCRMILL_*`` environment.
+
+    ``OCRMILL_PRESET`` picks a preset when ``preset_name`` is not given. Any leaf setting
+    can be overridden by its upper-cased path, e.g. ``OCRMILL_READ_DET_LIMIT_SIDE_LEN=1280``,
+    ``OCRMILL_DECODE_MAX_PIXELS=500000000``, ``OCRMILL_BACKEND_THREADS=1``,
+    ``OCRMILL_MODELS_REC=/models/rec.onnx``.
+    """
+    env = os.environ if env is None else env
+    config = base or Config()
+    name = preset_name or env.get(ENV_PREFIX + "PRESET")
+    if name:
+        config = dataclasses.replace(config, read=preset(name))
+    return typing.cast(Config, _apply_env(config, ENV_PREFIX, env))

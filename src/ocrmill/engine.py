@@ -1,0 +1,253 @@
+"""The OCR engine: composes the pipeline stages over one set of backends.
+
+An ``Engine`` owns its inference sessions and is used from one thread (one engine per
+worker process in the runtime). Per-call options are arguments, never engine state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ocrmill.backends import create_backend
+from ocrmill.config import ClsOptions, Config, ReadOptions, RecOptions
+from ocrmill.errors import InternalError, ModelError, OcrmillError
+from ocrmill.models import (
+    ModelFiles,
+    ctc_vocabulary,
+    parse_character_list,
+    read_dict_file,
+    resolve_models,
+)
+from ocrmill.pipeline import classify, detect, layout, recognize
+from ocrmill.pipeline.crop import crop_quads
+from ocrmill.pipeline.decode import DecodedImage, ImageSource, decode_image
+from ocrmill.results import PageFailure, PageResult, Result, TextLine
+
+
+def _input_label(image: object, name: str | None) -> str:
+    """How a result record names its input: the given name, the path, or the kind."""
+    if name:
+        return name
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, DecodedImage):
+        return image.name
+    return f"<{type(image).__name__}>"
+
+
+def _ms(start: float) -> float:
+    return (time.perf_counter() - start) * 1000.0
+
+
+@dataclass
+class _Page:
+    """A page between stages inside one ``read_many`` call."""
+
+    image: DecodedImage
+    quads: np.ndarray
+    crops: list[np.ndarray]
+    timings: dict[str, float] = field(default_factory=dict)
+    texts: list[tuple[str, float]] = field(default_factory=list)
+
+
+class Engine:
+    """PP-OCR detection, orientation and recognition on one backend per model.
+
+    >>> engine = Engine()                      # the models the rapidocr wheel ships
+    >>> engine.read("receipt.jpg").text        # doctest: +SKIP
+    """
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config or Config()
+        self.files: ModelFiles = resolve_models(self.config.models)
+        self._det = create_backend(self.files.det, self.config.backend)
+        self._rec = create_backend(self.files.rec, self.config.backend)
+        self._cls = create_backend(self.files.cls, self.config.backend)
+        self.vocabulary = self._load_vocabulary()
+
+    # -- construction ---------------------------------------------------------------
+
+    def _load_vocabulary(self) -> list[str]:
+        if self.files.rec_dict is not None:
+            chars, source = read_dict_file(self.files.rec_dict), str(self.files.rec_dict)
+        else:
+            meta = self._rec.metadata().get("character")
+            if not meta:
+                raise ModelError(
+                    f"recognition model {self.files.rec} has no 'character' metadata; "
+                    "pass its dictionary file with --rec-dict"
+                )
+            chars, source = parse_character_list(meta), f"{self.files.rec} metadata"
+        probe = np.zeros((1, 3, recognize.REC_HEIGHT, 64), dtype=np.float32)
+        try:
+            num_classes = int(self._rec.run(probe).shape[-1])
+        except Exception as exc:
+            raise ModelError(
+                f"recognition model {self.files.rec} failed on a test input: {exc}"
+            ) from None
+        return ctc_vocabulary(chars, num_classes, source)
+
+    @property
+    def providers(self) -> dict[str, tuple[str, ...]]:
+        """Execution providers that actually loaded, per model."""
+        return {"det": self._det.providers, "rec": self._rec.providers, "cls": self._cls.providers}
+
+    def warmup(self) -> None:
+        """Run each model once on a small input so first-call costs are paid up front."""
+        page = np.full((96, 320, 3), 255, dtype=np.uint8)
+        page[40:56, 20:300] = 0
+        self.read(page, name="<warmup>")
+
+    # -- public API -----------------------------------------------------------------
+
+    def read(
+        self, image: ImageSource, *, options: ReadOptions | None = None, name: str | None = None
+    ) -> PageResult:
+        """Read one image. Raises :class:`~ocrmill.errors.InputError` for bad input."""
+        result = self.read_many([image], options=options, names=[name] if name else None)[0]
+        if isinstance(result, PageFailure):
+            raise result.to_error()
+        return result
+
+    def read_many(
+        self,
+        images: Sequence[ImageSource | DecodedImage],
+        *,
+        options: ReadOptions | None = None,
+        names: Sequence[str | None] | None = None,
+    ) -> list[Result]:
+        """Read several images, batching recognition crops across all of them.
+
+        Never raises for a bad input: each input yields a :class:`PageResult` or a
+        :class:`PageFailure`, in input order.
+        """
+        opts = options or self.config.read
+        names = list(names) if names is not None else [None] * len(images)
+        if len(names) != len(images):
+            raise ValueError("names must have one entry per image")
+        slots: list[Result | _Page] = []
+        for image, name in zip(images, names):
+            slots.append(self._detect_page(image, name, opts))
+        pages = [p for p in slots if isinstance(p, _Page)]
+        try:
+            self._classify_and_recognize(pages, opts)
+        except OcrmillError:
+            raise
+        except Exception as exc:  # a bug or backend failure: fail these pages, not the caller
+            err = InternalError(f"recognition failed: {type(exc).__name__}: {exc}")
+            return [
+                PageFailure.from_error(s.image.name, err, s.image.page)
+                if isinstance(s, _Page)
+                else s
+                for s in slots
+            ]
+        return [self._finish(s, opts.rec) if isinstance(s, _Page) else s for s in slots]
+
+    # -- stages -----------------------------------------------------------------------
+
+    def _detect_page(
+        self, image: ImageSource | DecodedImage, name: str | None, opts: ReadOptions
+    ) -> Result | _Page:
+        t0 = time.perf_counter()
+        try:
+            decoded = (
+                image
+                if isinstance(image, DecodedImage)
+                else decode_image(image, max_pixels=self.config.decode.max_pixels, name=name)
+            )
+        except OcrmillError as exc:
+            return PageFailure.from_error(_input_label(image, name), exc)
+        timings = {"decode": _ms(t0)}
+        try:
+            t1 = time.perf_counter()
+            tensor, geometry = detect.prepare_det_input(decoded.pixels, opts.det)
+            prob = self._det.run(tensor)[0, 0]
+            quads, scores = detect.db_boxes(prob, opts.det)
+            quads = detect.boxes_to_page(quads, geometry)
+            quads, scores = detect.drop_degenerate(quads, scores)
+            timings["detect"] = _ms(t1)
+            t2 = time.perf_counter()
+            crops = crop_quads(decoded.pixels, quads)
+            timings["crop"] = _ms(t2)
+        except OcrmillError as exc:
+            return PageFailure.from_error(decoded.name, exc, decoded.page)
+        except Exception as exc:
+            err = InternalError(f"detection failed: {type(exc).__name__}: {exc}")
+            return PageFailure.from_error(decoded.name, err, decoded.page)
+        return _Page(image=decoded, quads=quads, crops=crops, timings=timings)
+
+    def _classify_and_recognize(self, pages: list[_Page], opts: ReadOptions) -> None:
+        crops = [c for p in pages for c in p.crops]
+        owners = [i for i, p in enumerate(pages) for _ in p.crops]
+        if not crops:
+            for p in pages:
+                p.timings["classify"] = p.timings["recognize"] = 0.0
+            return
+        # Shared stage time is attributed to pages by their share of crop width.
+        weights = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], dtype=np.float64)
+        share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
+        t0 = time.perf_counter()
+        if opts.cls.enabled:
+            crops = self._classify(crops, opts.cls)
+        cls_ms = _ms(t0)
+        t1 = time.perf_counter()
+        texts = self._recognize(crops, opts.rec)
+        rec_ms = _ms(t1)
+        for i, p in enumerate(pages):
+            p.timings["classify"] = float(cls_ms * share[i])
+            p.timings["recognize"] = float(rec_ms * share[i])
+        for owner, text in zip(owners, texts):
+            pages[owner].texts.append(text)
+
+    def _classify(self, crops: list[np.ndarray], opts: ClsOptions) -> list[np.ndarray]:
+        out = list(crops)
+        order = sorted(
+            range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1)
+        )
+        for start in range(0, len(order), opts.batch_size):
+            chunk = order[start : start + opts.batch_size]
+            probs = self._cls.run(classify.cls_batch([crops[i] for i in chunk]))
+            for i, flip in zip(chunk, classify.upside_down(probs, opts.thresh)):
+                if flip:
+                    out[i] = classify.rotate_180(crops[i])
+        return out
+
+    def _recognize(self, crops: list[np.ndarray], opts: RecOptions) -> list[tuple[str, float]]:
+        widths = [recognize.rec_width(c, opts) for c in crops]
+        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+        for batch in recognize.plan_rec_batches(widths, opts):
+            width = max(widths[i] for i in batch)
+            probs = self._rec.run(recognize.rec_batch([crops[i] for i in batch], width))
+            if len(probs) != len(batch):
+                raise ModelError(
+                    f"recognizer returned {len(probs)} rows for a batch of {len(batch)}"
+                )
+            for i, decoded in zip(batch, recognize.ctc_greedy_decode(probs, self.vocabulary)):
+                results[i] = decoded
+        return results
+
+    def _finish(self, page: _Page, opts: RecOptions) -> PageResult:
+        lines: list[TextLine] = []
+        for k in layout.reading_order(page.quads):
+            text, score = page.texts[k]
+            text = text.strip()
+            if not text or score < opts.min_score:
+                continue
+            box = tuple((float(x), float(y)) for x, y in page.quads[k])
+            lines.append(TextLine(text=text, score=score, box=box))  # type: ignore[arg-type]
+        timings = dict(page.timings)
+        timings["total"] = sum(timings.values())
+        h, w = page.image.pixels.shape[:2]
+        return PageResult(
+            input=page.image.name,
+            page=page.image.page,
+            width=w,
+            height=h,
+            lines=tuple(lines),
+            timings_ms=timings,
+        )

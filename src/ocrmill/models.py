@@ -1,0 +1,114 @@
+"""Where model files come from: the PP-OCR ONNX models the ``rapidocr`` wheel ships, or
+PP-OCR-format det/rec/cls files (and a character dictionary) that a user points at.
+
+Only file locations and the recognition character list live here; loading a model into an
+inference session is the backends' job.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocrmill.config import ModelPaths
+from ocrmill.errors import ModelError
+
+# File names inside the rapidocr wheel's ``models/`` folder (rapidocr 3.10).
+SHIPPED_DET = "PP-OCRv6_det_small.onnx"
+SHIPPED_REC = "PP-OCRv6_rec_small.onnx"
+SHIPPED_CLS = "ch_ppocr_mobile_v2.0_cls_mobile.onnx"
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """Resolved, existing model files for one engine."""
+
+    det: Path
+    rec: Path
+    cls: Path
+    rec_dict: Path | None  # None: read the character list from the rec model's metadata
+
+
+def shipped_model_dir() -> Path:
+    """The ``models/`` folder of the installed ``rapidocr`` package (not imported)."""
+    spec = importlib.util.find_spec("rapidocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the 'rapidocr' package (our model provider) is not installed; "
+            "`pip install rapidocr==3.10.0` or pass --det-model/--rec-model/--cls-model"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models"
+
+
+def _check_file(path: Path, role: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise ModelError(f"{role} model file not found: {path}")
+    if not path.is_file():
+        raise ModelError(f"{role} model path is not a file: {path}")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError as exc:
+        raise ModelError(f"{role} model file cannot be read: {path}: {exc.strerror}") from None
+    if not head:
+        raise ModelError(f"{role} model file is empty: {path}")
+    return path
+
+
+def resolve_models(paths: ModelPaths) -> ModelFiles:
+    """Fill unset paths with the shipped models and check every file exists and is readable."""
+    shipped: Path | None = None
+
+    def pick(user: Path | None, name: str, role: str) -> Path:
+        nonlocal shipped
+        if user is not None:
+            return _check_file(user, role)
+        if shipped is None:
+            shipped = shipped_model_dir()
+        return _check_file(shipped / name, role)
+
+    rec_dict = _check_file(paths.rec_dict, "recognition dictionary") if paths.rec_dict else None
+    return ModelFiles(
+        det=pick(paths.det, SHIPPED_DET, "detection"),
+        rec=pick(paths.rec, SHIPPED_REC, "recognition"),
+        cls=pick(paths.cls, SHIPPED_CLS, "orientation classifier"),
+        rec_dict=rec_dict,
+    )
+
+
+def parse_character_list(text: str) -> list[str]:
+    """One character per line, as PP-OCR dictionaries and the ``character`` metadata store it."""
+    chars = [line.rstrip("\r") for line in text.split("\n")]
+    while chars and chars[-1] == "":
+        chars.pop()
+    return chars
+
+
+def read_dict_file(path: Path) -> list[str]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelError(f"recognition dictionary cannot be read: {path}: {exc}") from None
+    chars = parse_character_list(text)
+    if not chars:
+        raise ModelError(f"recognition dictionary is empty: {path}")
+    return chars
+
+
+def ctc_vocabulary(chars: list[str], num_classes: int, source: str) -> list[str]:
+    """The CTC class list for a rec model: blank at 0, the characters, then a space if the
+    model has one more class (PP-OCR's ``use_space_char``).
+
+    Raises :class:`ModelError` when the dictionary does not fit the model's output size.
+    """
+    if num_classes == len(chars) + 2:
+        return ["", *chars, " "]
+    if num_classes == len(chars) + 1:
+        return ["", *chars]
+    raise ModelError(
+        f"character list from {source} has {len(chars)} entries, but the recognition model "
+        f"outputs {num_classes} classes (expected {len(chars) + 1} or {len(chars) + 2}); "
+        "pass the dictionary that belongs to this model with --rec-dict"
+    )

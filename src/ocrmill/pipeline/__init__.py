@@ -1,0 +1,1 @@
+"""The OCR pipeline stages: decoding, detection, classification and recognition."""

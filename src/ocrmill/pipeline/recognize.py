@@ -1,0 +1,83 @@
+"""Recognition batching and CTC decoding for PP-OCR recognizers.
+
+Crops keep their own width (no fixed minimum such as 320 px): they are sorted by width
+and grouped so that padding waste and batch memory stay bounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from ocrmill.config import RecOptions
+from ocrmill.pipeline.normalize import line_batch, scaled_width
+
+REC_HEIGHT = 48
+
+
+def rec_width(crop: np.ndarray, opts: RecOptions, height: int = REC_HEIGHT) -> int:
+    """Input width for one crop: its scaled width rounded up to ``width_step``, clamped."""
+    w = scaled_width(crop, height)
+    w = math.ceil(w / opts.width_step) * opts.width_step
+    return int(min(max(w, opts.min_width), opts.max_width))
+
+
+def plan_rec_batches(
+    widths: Sequence[int], opts: RecOptions, height: int = REC_HEIGHT
+) -> list[list[int]]:
+    """Group crop indices into batches, narrowest first.
+
+    A batch is padded to its widest member. A new batch starts when adding the next
+    crop would exceed ``max_batch_size``, ``max_batch_pixels`` (padded pixels) or make
+    the batch more than ``max_pad_ratio`` wider than its narrowest crop.
+    """
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current:
+            first_w = widths[current[0]]
+            new_w = widths[i]  # sorted: the widest so far
+            too_many = len(current) + 1 > opts.max_batch_size
+            too_big = (len(current) + 1) * new_w * height > opts.max_batch_pixels
+            too_uneven = new_w > opts.max_pad_ratio * first_w
+            if too_many or too_big or too_uneven:
+                batches.append(current)
+                current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
+def rec_batch(crops: list[np.ndarray], width: int, height: int = REC_HEIGHT) -> np.ndarray:
+    return line_batch(crops, height, width)
+
+
+def ctc_greedy_decode(probs: np.ndarray, vocabulary: Sequence[str]) -> list[tuple[str, float]]:
+    """Greedy CTC decoding of a BxTxC probability batch, vectorized over the batch.
+
+    Repeated classes collapse, the blank (class 0) is dropped; a line's score is the mean
+    of the kept steps' probabilities (0.0 for an empty line).
+    """
+    idx = probs.argmax(axis=2)
+    best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]
+    return decode_indices(idx, best, vocabulary)
+
+
+def decode_indices(
+    idx: np.ndarray, best: np.ndarray, vocabulary: Sequence[str]
+) -> list[tuple[str, float]]:
+    """CTC collapse of per-step class indices ``idx`` (BxT) with their probabilities."""
+    keep = idx != 0
+    keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
+    counts = keep.sum(axis=1)
+    sums = np.where(keep, best, 0.0).sum(axis=1)
+    scores = np.divide(sums, counts, out=np.zeros_like(sums, dtype=np.float64), where=counts > 0)
+    out: list[tuple[str, float]] = []
+    for row, mask, score in zip(idx, keep, scores):
+        text = "".join(vocabulary[c] for c in row[mask])
+        out.append((text, float(score)))
+    return out

@@ -1,0 +1,48 @@
+"""Shared fixtures: one engine per test session, and text images rendered with Pillow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+
+def render_text(
+    text: str,
+    size: int = 32,
+    *,
+    pad: int = 20,
+    fg: tuple[int, int, int] = (20, 20, 20),
+    bg: tuple[int, int, int] = (250, 250, 250),
+) -> Image.Image:
+    """One line of ``text`` in Pillow's built-in FreeType font (no system fonts needed)."""
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), bg)
+    ImageDraw.Draw(img).text((pad - left, pad - top), text, font=font, fill=fg)
+    return img
+
+
+def render_page(
+    lines: list[str], size: int = 28, *, width: int = 900, gap: float = 1.8
+) -> Image.Image:
+    """Several left-aligned lines on a white page."""
+    font = ImageFont.load_default(size=size)
+    height = int(len(lines) * size * gap + 2 * size)
+    img = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    for i, line in enumerate(lines):
+        draw.text((size, size + i * size * gap), line, font=font, fill=(0, 0, 0))
+    return img
+
+
+@pytest.fixture(scope="session")
+def engine():
+    from ocrmill.engine import Engine
+
+    return Engine()
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(1234)

@@ -1,0 +1,66 @@
+"""CTC decoding and recognition batching."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ocrmill.config import RecOptions
+from ocrmill.pipeline import recognize
+
+VOCAB = ["", "a", "b", "c", " "]
+
+
+def one_hot(rows: list[list[int]], probs: float = 0.9) -> np.ndarray:
+    t = max(len(r) for r in rows)
+    out = np.full((len(rows), t, len(VOCAB)), (1 - probs) / (len(VOCAB) - 1), np.float32)
+    for b, row in enumerate(rows):
+        for s in range(t):
+            out[b, s, row[s] if s < len(row) else 0] = probs
+    return out
+
+
+def test_ctc_collapses_repeats_and_drops_blanks():
+    probs = one_hot([[1, 1, 0, 1, 2, 2, 0, 0, 4, 3], [0, 0, 0, 0], [3, 0, 3, 3]])
+    decoded = recognize.ctc_greedy_decode(probs, VOCAB)
+    assert [t for t, _ in decoded] == ["aab c", "", "cc"]
+    assert decoded[0][1] == pytest.approx(0.9, abs=1e-6)
+    assert decoded[1][1] == 0.0
+
+
+def test_ctc_score_is_mean_of_kept_steps():
+    probs = one_hot([[1, 2]])
+    probs[0, 0, 1] = 0.5
+    probs[0, 1, 2] = 1.0
+    ((text, score),) = recognize.ctc_greedy_decode(probs, VOCAB)
+    assert text == "ab" and score == pytest.approx(0.75)
+
+
+def test_rec_width_follows_aspect_ratio():
+    opts = RecOptions(width_step=8, min_width=16, max_width=800)
+    assert recognize.rec_width(np.zeros((24, 100, 3), np.uint8), opts) == 200
+    assert recognize.rec_width(np.zeros((48, 10, 3), np.uint8), opts) == 16
+    assert recognize.rec_width(np.zeros((10, 1000, 3), np.uint8), opts) == 800
+
+
+def test_batches_bound_padding_size_and_pixels():
+    widths = [16, 400, 24, 320, 48, 800, 40, 32]
+    opts = RecOptions(max_batch_size=3, max_batch_pixels=48 * 1000, max_pad_ratio=1.5)
+    batches = recognize.plan_rec_batches(widths, opts)
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(len(widths)))  # every crop exactly once
+    for b in batches:
+        ws = [widths[i] for i in b]
+        assert ws == sorted(ws)
+        assert len(b) <= 3
+        assert len(b) == 1 or len(b) * max(ws) * 48 <= opts.max_batch_pixels
+        assert max(ws) <= 1.5 * min(ws)
+
+
+def test_rec_batch_pads_with_grey_and_keeps_bgr():
+    crop = np.zeros((24, 24, 3), np.uint8)
+    crop[..., 2] = 255  # blue in RGB
+    batch = recognize.rec_batch([crop], width=96)
+    assert batch.shape == (1, 3, 48, 96)
+    assert batch[0, 0, :, :48].mean() == pytest.approx(1.0)  # B plane first
+    assert np.all(batch[0, :, :, 48:] == 0.0)
