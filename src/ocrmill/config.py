@@ -40,7 +40,7 @@ class DecodeConfig:
 class DetOptions:
     """Text detection (DB) sizing and post-processing."""
 
-    limit_side_len: int = 960
+    limit_side_len: int = 1280
     # "max": shrink so the long side <= limit, never enlarge (cheap, keeps large text);
     # "min": enlarge so the short side >= limit (RapidOCR's default; helps tiny text).
     limit_type: LimitType = "max"
@@ -71,18 +71,20 @@ class ClsOptions:
 class RecOptions:
     """Recognition batching and filtering."""
 
-    # Crops are resized to the model height and to their own width (by aspect ratio),
-    # rounded up to ``width_step``; no crop is padded to a fixed minimum width.
-    min_width: int = 16
-    width_step: int = 8
+    # Crops are resized to the model height at their own aspect ratio and padded to a
+    # width bucket (a geometric grid no finer than ``width_step``); no crop is padded
+    # to a fixed 320 px as RapidOCR does. Crops of one bucket are batched together, up
+    # to ``max_batch_size`` crops and ``max_batch_pixels`` input pixels per batch.
+    min_width: int = 96
+    width_step: int = 16
     max_width: int = 3200
-    # Batches are formed from crops sorted by width; a batch is closed when its padded
-    # size (batch x height x width) would pass this many pixels, or it holds
-    # ``max_batch_size`` crops, or the next crop is more than ``max_pad_ratio`` wider
-    # than the first crop of the batch (bounding padding waste).
     max_batch_pixels: int = 48 * 320 * 16
     max_batch_size: int = 32
-    max_pad_ratio: float = 1.3
+    # A narrow crop read with low confidence is read again padded to ``retry_width``
+    # (the width the models were trained at) and the more confident reading is kept:
+    # most crops are read cheaply at their own width, the hard ones get the context.
+    retry_below: float = 0.9
+    retry_width: int = 320
     # Lines whose mean character confidence is below this are dropped.
     min_score: float = 0.5
 
@@ -130,12 +132,18 @@ DET_LIMIT_PRESETS = (640, 800, 960, 1024, 1280)
 
 
 def _preset_options(name: str) -> ReadOptions:
+    # Chosen on ../shared/data/docs (benchmarks/eval_docs.py); see benchmarks/results/.
     if name == "fast":
-        return ReadOptions(det=DetOptions(limit_side_len=800), cls=ClsOptions(enabled=False))
+        return ReadOptions(det=DetOptions(limit_side_len=960), cls=ClsOptions(enabled=False))
     if name == "balanced":
         return ReadOptions()
     if name == "accurate":
-        return ReadOptions(det=DetOptions(limit_side_len=1280))
+        # RapidOCR's sizing: enlarge the short side to 736 (small text on small images),
+        # with a higher ceiling for big scans.
+        return ReadOptions(
+            det=DetOptions(limit_side_len=736, limit_type="min", max_side_len=2560),
+            rec=RecOptions(retry_below=0.95),
+        )
     raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(PRESETS)}")
 
 

@@ -219,6 +219,24 @@ class Engine:
 
     def _recognize(self, crops: list[np.ndarray], opts: RecOptions) -> list[tuple[str, float]]:
         widths = [recognize.rec_width(c, opts) for c in crops]
+        results = self._recognize_at(crops, widths, opts)
+        retry = [
+            i
+            for i, (_, score) in enumerate(results)
+            if score < opts.retry_below and widths[i] < opts.retry_width
+        ]
+        if retry:
+            again = self._recognize_at(
+                [crops[i] for i in retry], [opts.retry_width] * len(retry), opts
+            )
+            for i, second in zip(retry, again):
+                if second[1] > results[i][1]:
+                    results[i] = second
+        return results
+
+    def _recognize_at(
+        self, crops: list[np.ndarray], widths: list[int], opts: RecOptions
+    ) -> list[tuple[str, float]]:
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in recognize.plan_rec_batches(widths, opts):
             width = max(widths[i] for i in batch)

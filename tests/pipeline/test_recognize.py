@@ -36,25 +36,32 @@ def test_ctc_score_is_mean_of_kept_steps():
     assert text == "ab" and score == pytest.approx(0.75)
 
 
-def test_rec_width_follows_aspect_ratio():
-    opts = RecOptions(width_step=8, min_width=16, max_width=800)
-    assert recognize.rec_width(np.zeros((24, 100, 3), np.uint8), opts) == 200
+def test_rec_width_follows_aspect_ratio_on_a_bucket_grid():
+    opts = RecOptions(width_step=16, min_width=16, max_width=800)
+    assert recognize.rec_width(np.zeros((24, 100, 3), np.uint8), opts) == 208  # 200 -> 208
     assert recognize.rec_width(np.zeros((48, 10, 3), np.uint8), opts) == 16
     assert recognize.rec_width(np.zeros((10, 1000, 3), np.uint8), opts) == 800
 
 
-def test_batches_bound_padding_size_and_pixels():
-    widths = [16, 400, 24, 320, 48, 800, 40, 32]
-    opts = RecOptions(max_batch_size=3, max_batch_pixels=48 * 1000, max_pad_ratio=1.5)
+@pytest.mark.parametrize("width", [1, 17, 95, 100, 129, 300, 511, 700, 1500, 3000])
+def test_width_bucket_bounds_padding(width):
+    bucket = recognize.width_bucket(width, 16)
+    assert bucket >= width
+    assert bucket - width < max(16, bucket / 8)
+
+
+def test_batches_hold_one_width_and_respect_caps():
+    widths = [96, 400, 96, 320, 96, 800, 96, 320, 96]
+    opts = RecOptions(max_batch_size=3, max_batch_pixels=48 * 1000)
     batches = recognize.plan_rec_batches(widths, opts)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(len(widths)))  # every crop exactly once
     for b in batches:
-        ws = [widths[i] for i in b]
-        assert ws == sorted(ws)
+        ws = {widths[i] for i in b}
+        assert len(ws) == 1
         assert len(b) <= 3
         assert len(b) == 1 or len(b) * max(ws) * 48 <= opts.max_batch_pixels
-        assert max(ws) <= 1.5 * min(ws)
+    assert [len(b) for b in batches] == [3, 2, 2, 1, 1]
 
 
 def test_rec_batch_pads_with_grey_and_keeps_bgr():

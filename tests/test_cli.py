@@ -1,0 +1,69 @@
+"""The `ocrmill` command as a user runs it: real processes, real files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import render_text
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ocrmill", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    good = root / "hello.png"
+    render_text("Hello from ocrmill 7", size=32).save(good)
+    other = root / "second.jpg"
+    render_text("Second image reads too", size=32).save(other, quality=95)
+    broken = root / "broken.jpg"
+    broken.write_bytes(other.read_bytes()[:300])
+    return good, other, broken
+
+
+def test_read_prints_text(images):
+    good, _, _ = images
+    proc = run_cli("read", str(good))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "Hello from ocrmill 7"
+
+
+def test_read_json_one_record_per_input_and_bad_file_does_not_stop(images):
+    good, other, broken = images
+    proc = run_cli("read", "--json", str(good), str(broken), str(other), "missing.png")
+    assert proc.returncode == 3, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["input"] for r in records] == [str(good), str(broken), str(other), "missing.png"]
+    assert [r["ok"] for r in records] == [True, False, True, False]
+    assert records[1]["error"]["code"] == "corrupt_image"
+    assert records[3]["error"]["code"] == "input_not_found"
+    assert records[2]["text"] == "Second image reads too"
+    assert "broken.jpg" in proc.stderr and "missing.png" in proc.stderr
+
+
+def test_usage_errors_exit_2():
+    proc = run_cli("read")
+    assert proc.returncode == 2
+    proc = run_cli("read", "--det-limit", "-5", "x.png")
+    assert proc.returncode == 2
+
+
+def test_missing_model_exits_4_naming_it(images, tmp_path):
+    good, _, _ = images
+    proc = run_cli("read", "--rec-model", str(tmp_path / "absent_rec.onnx"), str(good))
+    assert proc.returncode == 4
+    assert "absent_rec.onnx" in proc.stderr
+
+
+def test_help_is_fast_and_lazy():
+    code = "import sys, ocrmill.cli; print('numpy' in sys.modules, 'onnxruntime' in sys.modules)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["False", "False"]

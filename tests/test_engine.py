@@ -1,0 +1,157 @@
+"""End-to-end reads with the shipped PP-OCR models on text rendered by the tests."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from rapidfuzz.distance import Levenshtein
+
+from ocrmill.config import Config, ModelPaths, preset
+from ocrmill.errors import CorruptImageError, ModelError
+from ocrmill.results import PageFailure, PageResult
+
+from .conftest import render_page, render_text
+
+SENTENCES = [
+    "Invoice 2024-117 total due 1,284.50 EUR",
+    "The quick brown fox jumps over the lazy dog",
+    "Call +1 (555) 010-9999 before 17:30",
+    "Lorem ipsum dolor sit amet consectetur",
+]
+
+
+def cer(predicted: str, truth: str) -> float:
+    norm = lambda s: " ".join(s.split())  # noqa: E731
+    return Levenshtein.distance(norm(predicted), norm(truth)) / max(1, len(norm(truth)))
+
+
+@pytest.mark.parametrize("size", [14, 20, 32, 56])
+def test_reads_rendered_lines_at_several_sizes(engine, size):
+    truth = "\n".join(SENTENCES)
+    result = engine.read(np.asarray(render_page(SENTENCES, size=size, width=size * 26)))
+    assert isinstance(result, PageResult)
+    assert len(result.lines) == len(SENTENCES)
+    assert cer(result.text, truth) < 0.03, result.text
+
+
+@pytest.mark.parametrize("angle", [-8, 6, 90, 180, 270])
+def test_reads_rotated_text(engine, angle):
+    text = "Rotation test 4815162342"
+    img = render_text(text, size=36, pad=40).rotate(angle, expand=True, fillcolor=(250, 250, 250))
+    result = engine.read(np.asarray(img))
+    assert cer(result.text, text) < 0.03, (angle, result.text)
+
+
+def test_boxes_are_in_page_pixels_and_in_reading_order(engine):
+    page = render_page(SENTENCES, size=28)
+    result = engine.read(np.asarray(page))
+    tops = [min(y for _, y in line.box) for line in result.lines]
+    assert tops == sorted(tops)
+    for line in result.lines:
+        xs = [x for x, _ in line.box]
+        ys = [y for _, y in line.box]
+        assert 0 <= min(xs) < max(xs) <= page.width and 0 <= min(ys) < max(ys) <= page.height
+        assert 0.5 <= line.score <= 1.0
+    assert set(result.timings_ms) >= {"decode", "detect", "classify", "recognize", "total"}
+
+
+def test_every_input_kind_reads_the_same(engine, tmp_path):
+    img = render_text("Same text everywhere 42", size=30)
+    path = tmp_path / "line.png"
+    img.save(path)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    texts = {
+        kind: engine.read(src).text
+        for kind, src in {
+            "path": str(path),
+            "pathlike": path,
+            "bytes": buf.getvalue(),
+            "array": np.asarray(img),
+            "pil": img,
+        }.items()
+    }
+    assert set(texts.values()) == {"Same text everywhere 42"}, texts
+
+
+def test_cmyk_jpeg_and_16bit_png_are_read(engine):
+    img = render_text("CMYK and sixteen bit", size=32)
+    cmyk = io.BytesIO()
+    img.convert("CMYK").save(cmyk, format="JPEG", quality=95)
+    gray16 = (np.asarray(img.convert("L"), dtype=np.uint16) * 257).astype(np.uint16)
+    png16 = io.BytesIO()
+    Image.fromarray(gray16).save(png16, format="PNG")
+    for data in (cmyk.getvalue(), png16.getvalue()):
+        assert cer(engine.read(data).text, "CMYK and sixteen bit") < 0.05
+
+
+def test_blank_image_is_ok_with_no_lines(engine):
+    result = engine.read(np.full((200, 300, 3), 255, np.uint8))
+    assert result.ok and result.lines == () and result.text == ""
+
+
+def test_read_many_matches_read_and_keeps_failures_in_place(engine):
+    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES]
+    inputs = [imgs[0], b"\xff\xd8\xff\xe0 broken jpeg", imgs[1], imgs[2], imgs[3]]
+    results = engine.read_many(inputs, names=["a", "bad.jpg", "b", "c", "d"])
+    assert [r.ok for r in results] == [True, False, True, True, True]
+    failure = results[1]
+    assert isinstance(failure, PageFailure) and failure.input == "bad.jpg"
+    assert failure.code in {"corrupt_image", "unsupported_format"}
+    singles = [engine.read(img).text for img in imgs]
+    assert [r.text for r in results if r.ok] == singles
+
+
+def test_read_raises_typed_error_for_bad_input(engine):
+    with pytest.raises(CorruptImageError):
+        engine.read(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, name="cut.png")
+
+
+def test_per_call_options_do_not_stick(engine):
+    img = np.asarray(render_page(SENTENCES[:2], size=12, width=400))
+    before = engine.read(img).text
+    tiny = dataclasses.replace(
+        preset("balanced"), det=dataclasses.replace(preset("balanced").det, limit_side_len=64)
+    )
+    engine.read(img, options=tiny)
+    assert engine.read(img).text == before
+    assert engine.config.read == Config().read
+
+
+def test_missing_model_file_is_named(tmp_path):
+    from ocrmill.engine import Engine
+
+    missing = tmp_path / "nope_det.onnx"
+    with pytest.raises(ModelError, match=r"nope_det\.onnx"):
+        Engine(Config(models=ModelPaths(det=missing)))
+
+
+def test_garbage_model_file_is_named(tmp_path):
+    from ocrmill.engine import Engine
+
+    bad = tmp_path / "bad_rec.onnx"
+    bad.write_bytes(b"not a model at all")
+    with pytest.raises(ModelError, match=r"bad_rec\.onnx"):
+        Engine(Config(models=ModelPaths(rec=bad)))
+
+
+def test_user_dictionary_must_fit_the_model(engine, tmp_path):
+    from ocrmill.engine import Engine
+
+    chars = engine.vocabulary[1:-1]  # without blank and the trailing space
+    good = tmp_path / "dict.txt"
+    good.write_text("\n".join(chars) + "\n", encoding="utf-8")
+    other = Engine(Config(models=ModelPaths(rec_dict=good)))
+    assert other.vocabulary == engine.vocabulary
+    short = tmp_path / "short.txt"
+    short.write_text("a\nb\nc\n", encoding="utf-8")
+    with pytest.raises(ModelError, match=r"short\.txt"):
+        Engine(Config(models=ModelPaths(rec_dict=short)))
+
+
+def test_providers_are_reported(engine):
+    assert all("CPUExecutionProvider" in p for p in engine.providers.values())
