@@ -46,3 +46,14 @@ def engine():
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def pytest_configure(config):
+    # Worker processes import fault engines as ``tests.fault.engines``: make the repository
+    # root importable for them (spawned children inherit ``sys.path``).
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[1])
+    if root not in sys.path:
+        sys.path.insert(0, root)

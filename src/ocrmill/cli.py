@@ -122,6 +122,105 @@ def cmd_read(args: argparse.Namespace) -> int:
     return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
 
 
+def _plan(args: argparse.Namespace):
+    from ocrmill.runtime.devices import probe
+    from ocrmill.runtime.plan import plan_workers
+
+    return plan_workers(probe(), device=args.device, workers=args.workers)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Read many inputs with a pool of worker processes into a JSONL file."""
+    from pathlib import Path
+
+    from ocrmill.batch.progress import Progress
+    from ocrmill.batch.runner import run_batch
+    from ocrmill.batch.sinks import JsonlSink, read_done_keys
+    from ocrmill.runtime.pool import PoolConfig, WorkerPool
+
+    config = config_from_args(args)
+    plan = _plan(args)
+    print(f"ocrmill: {plan.describe()}", file=sys.stderr)
+    done: set[tuple[str, int | None]] = set()
+    if args.resume and args.output != "-":
+        done, unreadable = read_done_keys(Path(args.output))
+        print(f"ocrmill: resuming: {len(done)} records already in {args.output}", file=sys.stderr)
+        if unreadable:
+            print(
+                f"ocrmill: {unreadable} unreadable line(s) in {args.output} ignored",
+                file=sys.stderr,
+            )
+    pool_config = PoolConfig(
+        task_timeout_s=args.timeout,
+        max_retries=args.retries,
+        max_tasks_per_worker=args.max_tasks_per_worker,
+        max_worker_rss_bytes=args.max_worker_rss * 1024**2 if args.max_worker_rss else None,
+        engine_factory=args.engine_factory,
+    )
+    progress = Progress(enabled=not args.quiet)
+    pool = WorkerPool(plan, config, pool_config)
+    with JsonlSink(args.output, append=args.resume) as sink:
+        try:
+            pool.start()
+            summary = run_batch(
+                args.inputs,
+                pool,
+                sink,
+                done_keys=done,
+                pdf_dpi=args.pdf_dpi,
+                options=None,
+                progress=progress,
+                stdin=sys.stdin,
+            )
+        finally:
+            pool.shutdown(wait=False, kill=True)
+    print(f"ocrmill: {summary.summary_line}", file=sys.stderr)
+    if summary.interrupted:
+        print("ocrmill: interrupted; rerun with --resume to read the rest", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return ExitCode.SOME_INPUTS_FAILED if summary.failed else ExitCode.OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print what this machine offers and the worker plan, with the reasons."""
+    import importlib.util
+
+    from ocrmill.models import resolve_models
+    from ocrmill.runtime.devices import probe
+    from ocrmill.runtime.plan import plan_workers
+
+    inv = probe()
+    print(f"ocrmill {_version()}, Python {sys.version.split()[0]}")
+    print(
+        f"CPUs usable: {inv.cpus}; memory available: {inv.memory_available_bytes / 1024**3:.1f} GiB"
+    )
+    if inv.gpus:
+        for g in inv.gpus:
+            print(
+                f"GPU {g.index}: {g.name}, {g.free_bytes / 1024**3:.1f} of {g.total_bytes / 1024**3:.1f} GiB free"
+            )
+    else:
+        print(f"GPUs: none ({inv.gpu_note})")
+    try:
+        import onnxruntime as ort
+
+        print(
+            f"onnxruntime {ort.__version__}; providers available: {', '.join(ort.get_available_providers())}"
+        )
+    except ImportError:
+        print("onnxruntime: not installed")
+    print(f"torch: {'installed' if importlib.util.find_spec('torch') else 'not installed'}")
+    try:
+        files = resolve_models(config_from_args(args).models)
+        print(f"models: det={files.det}\n        rec={files.rec}\n        cls={files.cls}")
+    except OcrmillError as exc:
+        print(f"models: ERROR {exc.message}")
+    plan = plan_workers(inv, device=args.device, workers=args.workers)
+    print(f"plan for device={args.device} workers={args.workers}:")
+    print(plan.describe())
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocrmill",
@@ -135,7 +234,49 @@ def build_parser() -> argparse.ArgumentParser:
     read.add_argument("--json", action="store_true", help="one JSON record per input per line")
     add_engine_options(read)
     read.set_defaults(func=cmd_read)
+
+    run = sub.add_parser("run", help="read many files, directories, globs or PDFs into JSONL")
+    run.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, directories (recursive), globs, @list.txt (one path per line), - (stdin)",
+    )
+    run.add_argument("-o", "--output", required=True, help="JSONL output file ('-' = stdout)")
+    run.add_argument("--resume", action="store_true", help="skip inputs already in the output")
+    run.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="per-task timeout (s)"
+    )
+    run.add_argument("--retries", type=int, default=1, help="retries of a task whose worker died")
+    run.add_argument(
+        "--pdf-dpi", type=_positive_int, default=200, metavar="N", help="PDF render DPI"
+    )
+    run.add_argument(
+        "--max-tasks-per-worker", type=_positive_int, metavar="N", help="recycle workers"
+    )
+    run.add_argument(
+        "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
+    )
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
+    add_device_options(run)
+    add_engine_options(run)
+    run.set_defaults(func=cmd_run)
+
+    doctor = sub.add_parser("doctor", help="show devices, models and the worker plan")
+    add_device_options(doctor)
+    add_engine_options(doctor)
+    doctor.set_defaults(func=cmd_doctor)
     return parser
+
+
+DEFAULT_FACTORY = "ocrmill.runtime.worker:build_engine"
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workers")
+    group.add_argument("--workers", default="auto", help="worker processes: auto or N")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
 
 
 def _version() -> str:

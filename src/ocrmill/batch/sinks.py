@@ -1,0 +1,154 @@
+"""The JSONL result sink of ``ocrmill run`` and its resume support (runs in the parent process).
+
+One record per line, written with :func:`~ocrmill.results.result_to_json` and flushed at
+once, so a killed run loses at most the record being written. A rerun in append mode first
+cuts off a torn last line, then appends; :func:`read_done_keys` tells it what to skip.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import IO, NamedTuple
+
+from ocrmill.results import Result, result_from_json, result_to_json
+
+RecordKey = tuple[str, int | None]
+"""A record's identity in an output: ``(input, page)``."""
+
+_CHUNK = 64 * 1024
+
+
+def record_key(input_name: str, page: int | None) -> RecordKey:
+    """The identity of a record in an output: its ``input`` name and 0-based ``page``."""
+    return (input_name, page)
+
+
+class DoneKeys(NamedTuple):
+    """What :func:`read_done_keys` found: the keys of complete records and a count of the
+    lines it could not use (invalid JSON or records, undecodable bytes, a torn last line)."""
+
+    keys: set[RecordKey]
+    unreadable: int
+
+
+def read_done_keys(path: Path | str) -> DoneKeys:
+    """Keys of the records already in the JSONL output at ``path`` (ok or not).
+
+    Reads line by line. Blank lines are skipped silently; lines that are not a valid record
+    are skipped and counted in ``unreadable``, as is a last line with no newline (a torn
+    write of a killed run, which :class:`JsonlSink` cuts off when appending). A missing file
+    gives ``DoneKeys(set(), 0)``. Unpacks as ``keys, unreadable = read_done_keys(path)``.
+    """
+    keys: set[RecordKey] = set()
+    unreadable = 0
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                if not raw.endswith(b"\n"):
+                    unreadable += 1  # torn last line
+                    break
+                if not raw.strip():
+                    continue
+                try:
+                    result = result_from_json(raw.decode("utf-8"))
+                except (ValueError, KeyError, TypeError, AttributeError):
+                    unreadable += 1
+                    continue
+                keys.add(record_key(result.input, result.page))
+    except FileNotFoundError:
+        return DoneKeys(set(), 0)
+    return DoneKeys(keys, unreadable)
+
+
+def _cut_torn_line(path: Path) -> int:
+    """Truncate ``path`` after its last newline; returns how many bytes were cut off."""
+    if not path.exists():
+        return 0
+    with open(path, "r+b") as fh:
+        size = fh.seek(0, os.SEEK_END)
+        end = size
+        while end > 0:
+            start = max(0, end - _CHUNK)
+            fh.seek(start)
+            chunk = fh.read(end - start)
+            if end == size and chunk.endswith(b"\n"):
+                return 0  # ends cleanly
+            newline = chunk.rfind(b"\n")
+            if newline >= 0:
+                keep = start + newline + 1
+                break
+            end = start
+        else:
+            keep = 0
+        fh.truncate(keep)
+        return size - keep
+
+
+def _line(result: Result) -> str:
+    # A name with undecodable file-system bytes holds lone surrogates, which UTF-8 cannot
+    # encode; backslashreplace turns each into the JSON escape "\udcXX", which json.loads
+    # reads back as the same character, so the line stays valid UTF-8 and resume still
+    # matches the name.
+    text = result_to_json(result) + "\n"
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+class JsonlSink:
+    """Writes results as JSON lines to a file (or stdout for ``"-"``), one flushed line each.
+
+    ``append=True`` keeps the existing records (cutting off a torn last line first, see
+    ``torn_bytes``); ``append=False`` starts the file afresh. Parent directories are created.
+    ``written`` counts the records written by this sink. A context manager; ``close()``
+    fsyncs a file (stdout is only flushed, never closed).
+    """
+
+    def __init__(self, path: Path | str, *, append: bool) -> None:
+        self.written = 0
+        self.torn_bytes = 0
+        self._closed = False
+        self._fh: IO[str]
+        if str(path) == "-":
+            self.path: Path | None = None
+            self._fh = sys.stdout
+            return
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if append:
+            self.torn_bytes = _cut_torn_line(self.path)
+        mode = "a" if append else "w"
+        # Held open for the sink's lifetime; close() closes it.
+        self._fh = open(self.path, mode, encoding="utf-8", newline="\n")  # noqa: SIM115
+
+    def write(self, result: Result) -> None:
+        """Write one record as one line and flush it."""
+        if self._closed:
+            raise ValueError("write to a closed JsonlSink")
+        self._fh.write(_line(result))
+        self._fh.flush()
+        self.written += 1
+
+    def close(self) -> None:
+        """Flush and (for a file) fsync and close; calling it again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        self._fh.flush()
+        if self.path is not None:
+            try:
+                os.fsync(self._fh.fileno())
+            finally:
+                self._fh.close()
+
+    def __enter__(self) -> JsonlSink:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()

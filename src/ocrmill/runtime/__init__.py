@@ -1,0 +1,1 @@
+"""Processes and devices: device probing, the worker plan, the worker pool."""

@@ -1,0 +1,215 @@
+"""The worker plan: how many workers, on which device, with how many threads each.
+
+Pure arithmetic over an :class:`~ocrmill.runtime.devices.Inventory` (so it is tested on
+fake inventories); runs in the parent. Every decision that departs from what was asked
+(no GPU, not enough GPU memory, too little RAM) is recorded as a reason a person can read
+in ``ocrmill doctor``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ocrmill.errors import ConfigError
+from ocrmill.runtime.devices import Inventory
+
+GIB = 1024**3
+# Resident memory of one CPU worker with the PP-OCRv6 small models, measured on
+# ../shared/data/docs (peak ~600 MiB); used to keep auto worker counts inside RAM.
+CPU_WORKER_BYTES = 800 * 1024**2
+# GPU memory one engine instance needs until a worker has measured its own.
+GPU_FOOTPRINT_ESTIMATE = 2 * GIB
+GPU_RESERVE_BYTES = 1 * GIB
+MAX_INSTANCES_PER_GPU = 8
+
+
+@dataclass(frozen=True)
+class WorkerSlot:
+    """One worker process to start."""
+
+    device: str  # "cpu" or "cuda:N" (N = NVML index)
+    threads: int  # intra-op threads of its inference sessions
+
+    @property
+    def gpu_index(self) -> int | None:
+        return int(self.device.split(":")[1]) if self.device.startswith("cuda:") else None
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    slots: tuple[WorkerSlot, ...]
+    reasons: tuple[str, ...]
+
+    @property
+    def device_kind(self) -> str:
+        return "cuda" if any(s.gpu_index is not None for s in self.slots) else "cpu"
+
+    def describe(self) -> str:
+        counts: dict[tuple[str, int], int] = {}
+        for slot in self.slots:
+            counts[(slot.device, slot.threads)] = counts.get((slot.device, slot.threads), 0) + 1
+        parts = [
+            f"{n} x {dev} ({threads} thread{'s' * (threads > 1)})"
+            for (dev, threads), n in counts.items()
+        ]
+        lines = [f"workers: {len(self.slots)} = " + " + ".join(parts)]
+        lines += [f"  - {r}" for r in self.reasons]
+        return "\n".join(lines)
+
+
+def parse_device(device: str) -> tuple[str, int | None]:
+    """``auto`` | ``cpu`` | ``cuda`` | ``cuda:N`` -> (kind, index)."""
+    m = re.fullmatch(r"(auto|cpu|cuda)(?::(\d+))?", device.strip().lower())
+    if not m or (m.group(2) is not None and m.group(1) != "cuda"):
+        raise ConfigError(f"device must be auto, cpu, cuda or cuda:N, got {device!r}")
+    return m.group(1), int(m.group(2)) if m.group(2) is not None else None
+
+
+def parse_workers(workers: str | int) -> int | None:
+    """``auto`` -> None, else a positive count."""
+    if isinstance(workers, int) or str(workers).strip().isdigit():
+        n = int(workers)
+        if n < 1:
+            raise ConfigError(f"workers must be >= 1, got {n}")
+        return n
+    if str(workers).strip().lower() == "auto":
+        return None
+    raise ConfigError(f"workers must be 'auto' or a positive integer, got {workers!r}")
+
+
+def _cpu_plan(inv: Inventory, wanted: int | None, reasons: list[str]) -> WorkerPlan:
+    if wanted is None:
+        by_memory = (
+            max(1, inv.memory_available_bytes // CPU_WORKER_BYTES)
+            if inv.memory_available_bytes
+            else inv.cpus
+        )
+        count = max(1, min(inv.cpus, by_memory))
+        if count < inv.cpus:
+            reasons.append(
+                f"{count} CPU workers, not {inv.cpus}: {inv.memory_available_bytes / GIB:.1f} GiB "
+                f"available at ~{CPU_WORKER_BYTES / GIB:.1f} GiB per worker"
+            )
+        else:
+            reasons.append(f"one single-threaded worker per usable CPU ({inv.cpus})")
+    else:
+        count = wanted
+        if count > inv.cpus:
+            reasons.append(f"{count} workers on {inv.cpus} CPUs: oversubscribed, expect contention")
+    threads = max(1, inv.cpus // count)
+    return WorkerPlan(tuple(WorkerSlot("cpu", threads) for _ in range(count)), tuple(reasons))
+
+
+def plan_workers(
+    inv: Inventory,
+    *,
+    device: str = "auto",
+    workers: str | int = "auto",
+    gpu_backend: str | None = None,
+    footprint_bytes: int = GPU_FOOTPRINT_ESTIMATE,
+    reserve_bytes: int = GPU_RESERVE_BYTES,
+    max_per_gpu: int = MAX_INSTANCES_PER_GPU,
+) -> WorkerPlan:
+    """Decide the workers for ``device`` / ``workers`` on this inventory.
+
+    ``gpu_backend`` names an installed backend able to run on CUDA (None: none is); without
+    one, GPUs cannot be used and the plan falls back to CPU workers, saying why.
+    """
+    kind, index = parse_device(device)
+    wanted = parse_workers(workers)
+    reasons: list[str] = []
+    if kind == "cpu":
+        reasons.append("device=cpu")
+        return _cpu_plan(inv, wanted, reasons)
+
+    gpus = list(inv.gpus)
+    if index is not None:
+        gpus = [g for g in gpus if g.index == index]
+        if not gpus:
+            reasons.append(
+                f"cuda:{index} not found ({inv.gpu_note or 'no such GPU index'}); using CPU"
+            )
+            return _cpu_plan(inv, wanted, reasons)
+    if not gpus:
+        reasons.append(f"no GPU: {inv.gpu_note or 'none found'}; using CPU")
+        return _cpu_plan(inv, wanted, reasons)
+    if gpu_backend is None:
+        reasons.append(
+            "GPU found but no CUDA-capable backend is installed "
+            "(onnxruntime-gpu, or torch with CUDA and onnx2torch); using CPU"
+        )
+        return _cpu_plan(inv, wanted, reasons)
+
+    capacity: dict[int, int] = {}
+    for g in gpus:
+        usable = g.free_bytes - reserve_bytes
+        n = min(max_per_gpu, max(0, usable // max(1, footprint_bytes)))
+        capacity[g.index] = int(n)
+        reasons.append(
+            f"cuda:{g.index} {g.name}: {g.free_bytes / GIB:.1f} GiB free - {reserve_bytes / GIB:.1f} reserve "
+            f"-> {n} instance(s) at {footprint_bytes / GIB:.2f} GiB each"
+        )
+    total_capacity = sum(capacity.values())
+    if total_capacity == 0:
+        reasons.append("not enough free GPU memory for one instance; using CPU")
+        return _cpu_plan(inv, wanted, reasons)
+    count = total_capacity if wanted is None else min(wanted, total_capacity)
+    if wanted is not None and wanted > total_capacity:
+        reasons.append(f"asked for {wanted} workers, GPU memory allows {total_capacity}")
+    # Round-robin over GPUs so load and memory spread evenly.
+    devices: list[str] = []
+    remaining = dict(capacity)
+    while len(devices) < count:
+        for idx in sorted(remaining):
+            if remaining[idx] > 0 and len(devices) < count:
+                devices.append(f"cuda:{idx}")
+                remaining[idx] -= 1
+    threads = max(1, inv.cpus // max(1, count))
+    threads = min(threads, 2)  # GPU workers need little CPU; leave cores for decoding
+    return WorkerPlan(tuple(WorkerSlot(d, threads) for d in devices), tuple(reasons))
+
+
+class FootprintCache:
+    """Measured GPU memory per engine instance, keyed by models + backend + preset.
+
+    Stored as JSON (default ``~/.cache/ocrmill/footprints.json``) so the next plan uses a
+    measurement instead of the estimate.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+        self.path = path or base / "ocrmill" / "footprints.json"
+
+    @staticmethod
+    def key(model_files: list[Path], backend: str, preset: str) -> str:
+        parts = []
+        for p in model_files:
+            try:
+                size = p.stat().st_size
+            except OSError:
+                size = -1
+            parts.append(f"{p.name}:{size}")
+        return "|".join([*parts, backend, preset])
+
+    def _load(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text())
+            return {str(k): int(v) for k, v in data.items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def get(self, key: str) -> int | None:
+        return self._load().get(key)
+
+    def put(self, key: str, footprint_bytes: int) -> None:
+        data = self._load()
+        data[key] = math.ceil(footprint_bytes)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(self.path)

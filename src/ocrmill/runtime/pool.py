@@ -1,0 +1,545 @@
+"""The worker pool (parent side): spawn-started workers, a bounded queue, timeouts, crash
+recovery, recycling and metrics.
+
+Everything here runs in the parent. One manager thread owns the workers: it waits on
+their pipes and process sentinels, hands queued tasks to idle workers (a worker takes up
+to ``max_batch`` tasks at once so recognition is batched across them), kills a worker whose
+batch passes its deadline, and replaces any worker that dies. Tasks lost with a dead
+worker are retried alone; a task that fails alone more than ``max_retries`` times gets a
+``timeout`` or ``worker_crashed`` record. Callers get a ``Future`` per task.
+
+Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks it for good,
+it cannot time out a running task, and it does not recycle leaking workers.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+import multiprocessing as mp
+import signal
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from ocrmill.config import Config, ReadOptions
+from ocrmill.errors import OcrmillError, TaskTimeoutError, WorkerCrashedError
+from ocrmill.results import PageFailure, Result
+from ocrmill.runtime.plan import WorkerPlan
+from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, Task, WorkerSpec, worker_main
+
+log = logging.getLogger(__name__)
+
+
+class PoolClosedError(OcrmillError):
+    code = "pool_closed"
+
+
+class QueueFullError(OcrmillError):
+    """The bounded queue is full and the caller asked not to wait."""
+
+    code = "queue_full"
+    http_status = 503
+
+
+class PoolStartError(OcrmillError):
+    """Workers could not build their engine (bad model, bad factory, ...)."""
+
+    code = "pool_start_failed"
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    task_timeout_s: float | None = 600.0
+    max_retries: int = 1
+    max_tasks_per_worker: int | None = None
+    max_worker_rss_bytes: int | None = None
+    queue_size: int = 64  # tasks accepted but not yet handed to a worker
+    max_batch: int = 4  # tasks handed to one worker at once
+    start_timeout_s: float = 600.0
+    engine_factory: str = DEFAULT_ENGINE_FACTORY
+    warmup: bool = True
+    # Consecutive worker deaths before becoming ready, after which the pool gives up.
+    max_start_failures: int = 3
+
+
+@dataclass
+class _Pending:
+    task: Task
+    future: Future[Result]
+    attempts: int = 0  # failed solo attempts so far
+    solo: bool = False  # retry alone so a culprit is not hidden in a batch
+
+
+@dataclass
+class _Worker:
+    slot_index: int
+    spec: WorkerSpec
+    process: Any
+    conn: Connection
+    state: str = "starting"  # starting | idle | busy | retiring
+    batch: list[_Pending] = field(default_factory=list)
+    deadline: float | None = None
+    pid: int | None = None
+    started_at: float = field(default_factory=time.time)
+    tasks_done: int = 0
+    tasks_failed: int = 0
+    busy_s: float = 0.0
+    rss: int = 0
+    kill_reason: str | None = None
+
+
+def _describe_exit(code: int | None) -> str:
+    if code is None:
+        return "still running"
+    if code < 0:
+        try:
+            return f"killed by signal {-code} ({signal.Signals(-code).name})"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with status {code}"
+
+
+class WorkerPool:
+    """A pool of OCR worker processes, one engine each, sized by a :class:`WorkerPlan`.
+
+    >>> with WorkerPool(plan, config) as pool:            # doctest: +SKIP
+    ...     result = pool.submit_image("scan.png").result()
+    """
+
+    def __init__(
+        self, plan: WorkerPlan, config: Config, pool_config: PoolConfig | None = None
+    ) -> None:
+        if not plan.slots:
+            raise ValueError("the plan has no workers")
+        self.plan = plan
+        self.config = config
+        self.pool_config = pool_config or PoolConfig()
+        self._ctx = mp.get_context("spawn")
+        self._lock = threading.Condition()
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._workers: dict[int, _Worker] = {}
+        self._ids = itertools.count(1)
+        self._worker_ids = itertools.count(0)
+        self._restarts: collections.Counter[str] = collections.Counter()
+        self._start_failures = 0
+        self._fatal: OcrmillError | None = None
+        self._closing = False
+        self._stopped = threading.Event()
+        self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._thread: threading.Thread | None = None
+        self._ready_count = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self, wait_ready: bool = True) -> WorkerPool:
+        """Start every worker (they load models in parallel); optionally wait until ready."""
+        for index in range(len(self.plan.slots)):
+            self._spawn(index)
+        self._thread = threading.Thread(target=self._manage, name="ocrmill-pool", daemon=True)
+        self._thread.start()
+        if wait_ready:
+            try:
+                self.wait_ready(self.pool_config.start_timeout_s)
+            except BaseException:
+                self.shutdown(wait=False, kill=True)
+                raise
+        return self
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while not self.ready:
+                if self._fatal is not None:
+                    raise self._fatal
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise PoolStartError(f"workers not ready after {timeout:.0f} s")
+                self._lock.wait(0.2 if left is None else min(left, 0.2))
+
+    @property
+    def ready(self) -> bool:
+        """True when every planned worker has built and warmed up its engine."""
+        return sum(w.state in ("idle", "busy") for w in self._workers.values()) >= len(
+            self.plan.slots
+        )
+
+    def __enter__(self) -> WorkerPool:
+        if self._thread is None:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.shutdown()
+
+    def shutdown(self, wait: bool = True, cancel_pending: bool = False, kill: bool = False) -> None:
+        """Stop the pool. ``wait``: let queued and running tasks finish first.
+
+        ``cancel_pending`` cancels tasks not yet handed to a worker (their futures are
+        cancelled); ``kill`` stops workers at once (running tasks are cancelled too).
+        """
+        with self._lock:
+            self._closing = True
+            if cancel_pending or kill:
+                for p in self._pending:
+                    if not p.future.cancel() and not p.future.done():
+                        p.future.set_exception(PoolClosedError("the pool was stopped"))
+                self._pending.clear()
+            self._lock.notify_all()
+        self._wake()
+        if kill:
+            with self._lock:
+                for w in list(self._workers.values()):
+                    for p in w.batch:
+                        if not p.future.done():
+                            p.future.set_exception(PoolClosedError("the pool was stopped"))
+                    w.batch = []
+                    w.kill_reason = "shutdown"
+                    self._terminate(w)
+        if wait and self._thread is not None and not kill:
+            with self._lock:
+                while (
+                    self._pending or any(w.batch for w in self._workers.values())
+                ) and self._fatal is None:
+                    self._lock.wait(0.2)
+        self._stopped.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        for w in list(self._workers.values()):
+            self._stop_worker(w)
+        self._workers.clear()
+
+    def cancel_pending(self) -> int:
+        """Cancel queued tasks not yet handed to a worker; running tasks go on."""
+        with self._lock:
+            # A retried task is already running (its first worker died): keep it queued.
+            keep = collections.deque(p for p in self._pending if not p.future.cancel())
+            count = len(self._pending) - len(keep)
+            self._pending = keep
+            self._lock.notify_all()
+            return count
+
+    # -- submitting -----------------------------------------------------------------
+
+    def submit(
+        self, task: Task, *, block: bool = True, timeout: float | None = None
+    ) -> Future[Result]:
+        """Queue a task. When the queue is full, wait (``block``) or raise ``QueueFullError``."""
+        future: Future[Result] = Future()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while True:
+                if self._fatal is not None:
+                    raise self._fatal
+                if self._closing:
+                    raise PoolClosedError("the pool is shut down")
+                if len(self._pending) < self.pool_config.queue_size:
+                    break
+                if not block:
+                    raise QueueFullError(
+                        f"queue full ({self.pool_config.queue_size} tasks waiting)"
+                    )
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise QueueFullError(f"queue still full after {timeout} s")
+                self._lock.wait(0.5 if left is None else min(left, 0.5))
+            self._pending.append(_Pending(task, future))
+        self._wake()
+        return future
+
+    def submit_image(
+        self,
+        source: str | bytes,
+        name: str | None = None,
+        *,
+        options: ReadOptions | None = None,
+        block: bool = True,
+    ) -> Future[Result]:
+        label = name or (source if isinstance(source, str) else "<bytes>")
+        return self.submit(
+            Task(id=next(self._ids), source=source, name=label, options=options), block=block
+        )
+
+    def new_task_id(self) -> int:
+        return next(self._ids)
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._pending)
+
+    def metrics(self) -> dict[str, Any]:
+        """A snapshot: per-worker counters, queue depth, in-flight tasks, restarts by cause."""
+        with self._lock:
+            workers = [
+                {
+                    "id": w.spec.worker_id,
+                    "pid": w.pid,
+                    "device": w.spec.device,
+                    "threads": w.spec.threads,
+                    "state": w.state,
+                    "tasks_done": w.tasks_done,
+                    "tasks_failed": w.tasks_failed,
+                    "busy_s": round(w.busy_s, 3),
+                    "rss_bytes": w.rss,
+                    "uptime_s": round(time.time() - w.started_at, 1),
+                }
+                for w in sorted(self._workers.values(), key=lambda w: w.spec.worker_id)
+            ]
+            return {
+                "workers": workers,
+                "queue_depth": len(self._pending),
+                "in_flight": sum(len(w.batch) for w in self._workers.values()),
+                "restarts": dict(self._restarts),
+                "ready": self.ready,
+            }
+
+    # -- manager thread ---------------------------------------------------------------
+
+    def _wake(self) -> None:
+        try:
+            self._wake_w.send_bytes(b"x")
+        except OSError:
+            pass
+
+    def _spawn(self, slot_index: int) -> None:
+        slot = self.plan.slots[slot_index]
+        spec = WorkerSpec(
+            worker_id=next(self._worker_ids),
+            device=slot.device,
+            threads=slot.threads,
+            config=self.config,
+            engine_factory=self.pool_config.engine_factory,
+            warmup=self.pool_config.warmup,
+        )
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(
+            target=worker_main,
+            args=(child_conn, spec),
+            name=f"ocrmill-worker-{spec.worker_id}",
+            daemon=True,
+        )
+        process.start()
+        child_conn.close()
+        self._workers[spec.worker_id] = _Worker(
+            slot_index, spec, process, parent_conn, pid=process.pid
+        )
+
+    def _manage(self) -> None:
+        try:
+            while not self._stopped.is_set():
+                self._manage_once()
+        except Exception as exc:  # a bug here must fail loudly, never leave callers hanging
+            log.exception("ocrmill pool manager failed")
+            with self._lock:
+                self._fail_all(PoolStartError(f"worker pool manager failed: {exc!r}"))
+                self._lock.notify_all()
+
+    def _manage_once(self) -> None:
+        with self._lock:
+            waitables: list[Any] = [self._wake_r]
+            for w in self._workers.values():
+                waitables += [w.conn, w.process.sentinel]
+            deadlines = [w.deadline for w in self._workers.values() if w.deadline is not None]
+        timeout = 1.0
+        if deadlines:
+            timeout = max(0.0, min(timeout, min(deadlines) - time.monotonic()))
+        try:
+            ready = wait(waitables, timeout=timeout)
+        except OSError:
+            ready = []
+        with self._lock:
+            if self._wake_r in ready:
+                while self._wake_r.poll():
+                    self._wake_r.recv_bytes()
+            for w in list(self._workers.values()):
+                if w.conn in ready:
+                    self._receive(w)
+            for w in list(self._workers.values()):
+                if w.spec.worker_id in self._workers and not w.process.is_alive():
+                    self._on_exit(w)
+            self._check_deadlines()
+            self._dispatch()
+            self._lock.notify_all()
+
+    def _receive(self, w: _Worker) -> None:
+        try:
+            while w.conn.poll():
+                self._handle(w, w.conn.recv())
+        except (EOFError, OSError):
+            pass  # the sentinel reports the death
+        except Exception as exc:  # an unpicklable/garbled message: treat the worker as broken
+            log.error("worker %s sent a bad message: %s", w.spec.worker_id, exc)
+            w.kill_reason = "crash"
+            self._terminate(w)
+
+    def _handle(self, w: _Worker, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "ready":
+            w.state, w.pid, w.rss, w.deadline = "idle", message[2], message[3], None
+            self._start_failures = 0
+        elif kind == "fatal":
+            _, _, code, detail = message
+            from ocrmill.errors import error_from_code
+
+            err = error_from_code(code, f"worker could not start its engine: {detail}")
+            self._fail_all(err if code != "internal" else PoolStartError(err.message))
+        elif kind == "results":
+            _, _, results, busy, rss = message
+            by_id = {p.task.id: p for p in w.batch}
+            for task_id, result in results:
+                p = by_id.pop(task_id, None)
+                if p is None:
+                    continue
+                w.tasks_done += 1
+                if not result.ok:
+                    w.tasks_failed += 1
+                if not p.future.done():
+                    p.future.set_result(result)
+            for p in by_id.values():  # a result missing from the batch: retry it
+                self._pending.appendleft(p)
+            w.batch, w.deadline, w.busy_s, w.rss = [], None, w.busy_s + busy, rss
+            w.state = "idle"
+            self._maybe_recycle(w)
+
+    def _maybe_recycle(self, w: _Worker) -> None:
+        cfg = self.pool_config
+        cause = None
+        if cfg.max_tasks_per_worker and w.tasks_done >= cfg.max_tasks_per_worker:
+            cause = "recycle_tasks"
+        elif cfg.max_worker_rss_bytes and w.rss > cfg.max_worker_rss_bytes:
+            cause = "recycle_rss"
+        if cause and not self._closing:
+            self._restarts[cause] += 1
+            w.state = "retiring"
+            try:
+                w.conn.send(("stop",))
+            except OSError:
+                pass
+            self._spawn(w.slot_index)
+
+    def _on_exit(self, w: _Worker) -> None:
+        self._workers.pop(w.spec.worker_id, None)
+        w.process.join(timeout=1)
+        exit_text = _describe_exit(w.process.exitcode)
+        try:
+            w.conn.close()
+        except OSError:
+            pass
+        if self._fatal is not None or w.state == "retiring":
+            return
+        if self._closing and not w.batch and w.kill_reason is None:
+            return
+        cause = w.kill_reason or "crash"
+        if w.state == "starting" and cause in ("crash", "start_timeout"):
+            self._start_failures += 1
+            if self._start_failures >= self.pool_config.max_start_failures:
+                self._fail_all(
+                    PoolStartError(f"workers keep dying before they are ready ({exit_text})")
+                )
+                return
+        if cause != "shutdown":
+            self._restarts[cause] += 1
+        self._requeue(w.batch, cause, f"worker {w.spec.worker_id} (pid {w.pid}) {exit_text}")
+        if not (self._closing and cause == "shutdown"):
+            self._spawn(w.slot_index)
+
+    def _requeue(self, batch: list[_Pending], cause: str, detail: str) -> None:
+        for p in reversed(batch):
+            if p.future.done():
+                continue
+            if len(batch) > 1 and not p.solo:
+                p.solo = True  # innocent until tried alone
+            else:
+                p.attempts += 1
+            if p.attempts > self.pool_config.max_retries:
+                tries = p.attempts
+                if cause == "timeout":
+                    err: OcrmillError = TaskTimeoutError(
+                        f"{p.task.name}: no result within {self.pool_config.task_timeout_s:g} s "
+                        f"({tries} attempt{'s' * (tries > 1)}); the worker was replaced"
+                    )
+                else:
+                    err = WorkerCrashedError(
+                        f"{p.task.name}: {detail} while reading this input "
+                        f"({tries} attempt{'s' * (tries > 1)})"
+                    )
+                p.future.set_result(PageFailure.from_error(p.task.name, err, p.task.page))
+            else:
+                self._pending.appendleft(p)
+
+    def _check_deadlines(self) -> None:
+        now = time.monotonic()
+        for w in list(self._workers.values()):
+            if w.deadline is not None and now >= w.deadline and w.kill_reason is None:
+                w.kill_reason = "start_timeout" if w.state == "starting" else "timeout"
+                self._terminate(w)
+
+    def _terminate(self, w: _Worker) -> None:
+        try:
+            if w.process.is_alive():
+                w.process.kill()  # SIGKILL: a hung native call ignores anything gentler
+        except (OSError, ValueError):
+            pass
+
+    def _dispatch(self) -> None:
+        if self._fatal is not None:
+            return
+        for w in self._workers.values():
+            if not self._pending:
+                return
+            if w.state != "idle":
+                continue
+            batch = [self._pending.popleft()]
+            if not batch[0].solo:
+                while (
+                    self._pending
+                    and len(batch) < self.pool_config.max_batch
+                    and not self._pending[0].solo
+                ):
+                    batch.append(self._pending.popleft())
+            batch = [
+                p for p in batch if p.future.running() or p.future.set_running_or_notify_cancel()
+            ]
+            if not batch:
+                continue
+            try:
+                w.conn.send(("tasks", [p.task for p in batch]))
+            except (OSError, ValueError):
+                w.kill_reason = "crash"
+                w.batch = batch
+                self._terminate(w)
+                continue
+            w.batch, w.state = batch, "busy"
+            timeout = self.pool_config.task_timeout_s
+            w.deadline = None if timeout is None else time.monotonic() + timeout
+
+    def _fail_all(self, err: OcrmillError) -> None:
+        self._fatal = err
+        while self._pending:
+            p = self._pending.popleft()
+            if not p.future.done():
+                p.future.set_exception(err)
+        for w in self._workers.values():
+            for p in w.batch:
+                if not p.future.done():
+                    p.future.set_exception(err)
+            w.batch = []
+
+    def _stop_worker(self, w: _Worker) -> None:
+        try:
+            w.conn.send(("stop",))
+        except OSError:
+            pass
+        w.process.join(timeout=5)
+        if w.process.is_alive():
+            w.process.kill()
+            w.process.join(timeout=5)
+        try:
+            w.conn.close()
+        except OSError:
+            pass

@@ -1,0 +1,211 @@
+"""Worker process side of the pool (this module's ``worker_main`` runs in the child).
+
+A worker is started with ``spawn``, so it begins as a fresh interpreter: thread limits and
+``CUDA_VISIBLE_DEVICES`` are set here *before* numpy or any inference library is imported.
+It builds its engine once, warms it up, reports ready with its RSS, then serves task
+batches from its pipe until told to stop (or the parent goes away). It ignores SIGINT:
+the parent decides when work stops.
+
+Keep module-level imports light: the parent imports this module for the message types.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import threading
+import time
+import traceback
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from ocrmill.config import Config, ReadOptions
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
+    from ocrmill.results import Result
+
+DEFAULT_ENGINE_FACTORY = "ocrmill.runtime.worker:build_engine"
+
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: an image (path or encoded bytes) or one PDF page."""
+
+    id: int
+    source: str | bytes
+    name: str
+    kind: Literal["image", "pdf"] = "image"
+    page: int | None = None  # 0-based PDF page when kind == "pdf"
+    pdf_dpi: int = 200
+    options: ReadOptions | None = None
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs; pickled to the child by ``spawn``."""
+
+    worker_id: int
+    device: str  # "cpu" or "cuda:N"
+    threads: int
+    config: Config
+    engine_factory: str = DEFAULT_ENGINE_FACTORY
+    warmup: bool = True
+
+
+class EngineLike(Protocol):
+    """What a worker needs from an engine (tests inject engines that crash, hang, leak)."""
+
+    def read_many(
+        self, images: Any, *, options: ReadOptions | None = None, names: Any = None
+    ) -> list[Result]: ...
+
+    def warmup(self) -> None: ...
+
+
+def build_engine(config: Config, device: str, threads: int) -> EngineLike:
+    """The default engine factory: an :class:`~ocrmill.engine.Engine` on the CPU."""
+    from ocrmill.engine import Engine
+
+    backend = replace(config.backend, threads=threads)
+    return Engine(replace(config, backend=backend))
+
+
+def load_factory(path: str) -> Any:
+    """Import ``module:callable``."""
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise ValueError(f"engine factory must look like 'package.module:function', got {path!r}")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+def current_rss() -> int:
+    """Resident set size of this process in bytes (cheap: one /proc read on Linux)."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+
+def _die_with_parent() -> None:
+    """Make sure this worker never outlives the parent (e.g. while hung in native code).
+
+    On Linux the kernel sends SIGKILL when the parent dies (``PR_SET_PDEATHSIG``); a
+    watchdog thread polling the parent pid covers other systems.
+    """
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="ocrmill-parent-watch", daemon=True).start()
+
+
+def _prepare_environment(spec: WorkerSpec) -> None:
+    for var in THREAD_ENV_VARS:
+        os.environ[var] = str(spec.threads)
+    if spec.device.startswith("cuda:"):
+        os.environ["CUDA_VISIBLE_DEVICES"] = spec.device.split(":", 1)[1]
+    else:
+        # A CPU worker must never create a CUDA context, whatever libraries it loads.
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_tasks(engine: EngineLike, tasks: list[Task], config: Config) -> list[tuple[int, Result]]:
+    """Read a batch of tasks; every task gets exactly one result, whatever goes wrong."""
+    from ocrmill.errors import InternalError, OcrmillError
+    from ocrmill.pipeline.pdf import render_pdf_page
+    from ocrmill.results import PageFailure
+
+    out: dict[int, Result] = {}
+    groups: dict[ReadOptions | None, list[tuple[Task, Any]]] = {}
+    for task in tasks:
+        source: Any = task.source
+        if task.kind == "pdf":
+            try:
+                source = render_pdf_page(
+                    str(task.source),
+                    task.page or 0,
+                    dpi=task.pdf_dpi,
+                    max_pixels=config.decode.max_pixels,
+                )
+            except OcrmillError as exc:
+                out[task.id] = PageFailure.from_error(task.name, exc, task.page)
+                continue
+        groups.setdefault(task.options, []).append((task, source))
+    for options, items in groups.items():
+        try:
+            results = engine.read_many(
+                [src for _, src in items], options=options, names=[t.name for t, _ in items]
+            )
+            if len(results) != len(items):
+                raise RuntimeError(
+                    f"engine returned {len(results)} results for {len(items)} inputs"
+                )
+        except Exception as exc:
+            err = InternalError(f"{type(exc).__name__}: {exc}")
+            results = [PageFailure.from_error(t.name, err, t.page) for t, _ in items]
+        for (task, _), result in zip(items, results):
+            out[task.id] = result
+    return [(t.id, out[t.id]) for t in tasks]
+
+
+def worker_main(conn: Connection, spec: WorkerSpec) -> None:
+    """Entry point of a worker process."""
+    _die_with_parent()
+    _prepare_environment(spec)
+    try:
+        factory = load_factory(spec.engine_factory)
+        engine = factory(spec.config, spec.device, spec.threads)
+        if spec.warmup:
+            engine.warmup()
+    except BaseException as exc:  # report why we cannot serve, then exit non-zero
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        code = getattr(exc, "code", "internal")
+        try:
+            conn.send(("fatal", spec.worker_id, str(code), detail))
+        finally:
+            os._exit(3)
+    conn.send(("ready", spec.worker_id, os.getpid(), current_rss()))
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):  # the parent is gone: nothing left to serve
+            break
+        if message[0] == "stop":
+            break
+        if message[0] == "tasks":
+            started = time.perf_counter()
+            results = run_tasks(engine, message[1], spec.config)
+            busy = time.perf_counter() - started
+            try:
+                conn.send(("results", spec.worker_id, results, busy, current_rss()))
+            except (BrokenPipeError, OSError):
+                break
+    conn.close()

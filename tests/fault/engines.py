@@ -1,0 +1,90 @@
+"""Fake engines for runtime tests: no models, behaviour chosen by each input's bytes.
+
+An input is ``bytes`` (or a path to a file holding them) with a command:
+
+* ``ok:TEXT`` - read ``TEXT``;  ``slow:SECONDS:TEXT`` - the same after sleeping;
+* ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
+  (then create it), so a retry succeeds;
+* ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
+* ``bad`` - an input error record.
+
+Workers import this module by the factory path ``tests.fault.engines:fake_engine``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from ocrmill.errors import CorruptImageError
+from ocrmill.results import PageFailure, PageResult, TextLine
+
+_LEAKED: list[bytearray] = []
+
+
+class FakeEngine:
+    def __init__(self, crash_on_start: bool = False) -> None:
+        if crash_on_start:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def warmup(self) -> None:
+        pass
+
+    def _read_one(self, source: Any, name: str) -> PageResult | PageFailure:
+        data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        command = data.decode()
+        if command.startswith("slow:"):
+            _, seconds, command = command.split(":", 2)
+            time.sleep(float(seconds))
+        if command == "crash":
+            os.kill(os.getpid(), signal.SIGKILL)
+        if command.startswith("crash-once:"):
+            marker = Path(command.split(":", 1)[1])
+            if not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), signal.SIGKILL)
+            command = "ok:survived"
+        if command == "hang":
+            time.sleep(3600)
+        if command.startswith("leak:"):
+            _, mb, command = command.split(":", 2)
+            block = bytearray(int(mb) * 1024 * 1024)
+            block[::4096] = b"x" * len(block[::4096])  # touch every page so RSS grows
+            _LEAKED.append(block)
+        if command == "bad":
+            return PageFailure.from_error(name, CorruptImageError(f"{name}: bad on purpose"))
+        text = command.split(":", 1)[1] if command.startswith("ok:") else command
+        box = ((0.0, 0.0), (10.0, 0.0), (10.0, 10.0), (0.0, 10.0))
+        return PageResult(
+            input=name,
+            width=10,
+            height=10,
+            lines=(TextLine(text, 1.0, box),),
+            timings_ms={"total": 0.0},
+        )
+
+    def read_many(self, images: Any, *, options: Any = None, names: Any = None) -> list[Any]:
+        names = names or [str(i) for i in images]
+        return [self._read_one(src, name) for src, name in zip(images, names)]
+
+
+def fake_engine(config: Any, device: str, threads: int) -> FakeEngine:
+    return FakeEngine()
+
+
+def crashing_at_start(config: Any, device: str, threads: int) -> FakeEngine:
+    return FakeEngine(crash_on_start=True)
+
+
+def failing_at_start(config: Any, device: str, threads: int) -> FakeEngine:
+    from ocrmill.errors import ModelError
+
+    raise ModelError("/models/missing_rec.onnx not found (on purpose)")
+
+
+def hanging_at_start(config: Any, device: str, threads: int) -> FakeEngine:
+    time.sleep(3600)
+    return FakeEngine()

@@ -1,0 +1,118 @@
+"""Worker planning on fake device inventories, and CPU probing."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocrmill.errors import ConfigError
+from ocrmill.runtime.devices import GpuInfo, Inventory, usable_cpus
+from ocrmill.runtime.plan import GIB, FootprintCache, parse_device, plan_workers
+
+
+def inv(cpus=8, mem_gib=32, gpus=(), note="") -> Inventory:
+    return Inventory(
+        cpus=cpus, memory_available_bytes=int(mem_gib * GIB), gpus=tuple(gpus), gpu_note=note
+    )
+
+
+def gpu(index, free_gib, total_gib=24, name="Test GPU") -> GpuInfo:
+    return GpuInfo(
+        index=index, name=name, total_bytes=int(total_gib * GIB), free_bytes=int(free_gib * GIB)
+    )
+
+
+def test_no_gpu_means_cpu_workers_with_a_reason():
+    plan = plan_workers(inv(cpus=4, note="NVML Shared Library Not Found"))
+    assert [s.device for s in plan.slots] == ["cpu"] * 4
+    assert all(s.threads == 1 for s in plan.slots)
+    assert any("NVML Shared Library Not Found" in r for r in plan.reasons)
+
+
+def test_cpu_threads_times_workers_never_exceed_cores():
+    for cpus in (1, 2, 3, 8, 16):
+        for workers in (1, 2, 3, 5):
+            plan = plan_workers(inv(cpus=cpus), device="cpu", workers=workers)
+            assert len(plan.slots) == workers
+            threads = plan.slots[0].threads
+            assert threads >= 1
+            assert workers * threads <= max(cpus, workers)
+
+
+def test_auto_cpu_workers_limited_by_memory():
+    plan = plan_workers(inv(cpus=16, mem_gib=2), device="cpu")
+    assert len(plan.slots) == 2
+    assert plan.slots[0].threads == 8
+    assert any("GiB available" in r for r in plan.reasons)
+
+
+def test_gpu_without_cuda_backend_falls_back_to_cpu():
+    plan = plan_workers(inv(gpus=[gpu(0, 20)]), device="auto", gpu_backend=None)
+    assert plan.device_kind == "cpu"
+    assert any("no CUDA-capable backend" in r for r in plan.reasons)
+
+
+def test_one_small_gpu_fits_few_instances():
+    plan = plan_workers(inv(gpus=[gpu(0, 5.5)]), gpu_backend="torch", footprint_bytes=2 * GIB)
+    # (5.5 - 1 reserve) / 2 = 2 instances
+    assert [s.device for s in plan.slots] == ["cuda:0", "cuda:0"]
+    assert plan.device_kind == "cuda"
+
+
+def test_two_gpus_with_different_free_memory():
+    gpus = [gpu(0, 3.5), gpu(1, 9.5)]
+    plan = plan_workers(inv(gpus=gpus), gpu_backend="torch", footprint_bytes=2 * GIB)
+    devices = [s.device for s in plan.slots]
+    assert devices.count("cuda:0") == 1 and devices.count("cuda:1") == 4
+    # workers=N spreads round-robin and is capped by memory
+    plan3 = plan_workers(inv(gpus=gpus), workers=3, gpu_backend="torch", footprint_bytes=2 * GIB)
+    assert sorted(s.device for s in plan3.slots) == ["cuda:0", "cuda:1", "cuda:1"]
+    plan9 = plan_workers(inv(gpus=gpus), workers=9, gpu_backend="torch", footprint_bytes=2 * GIB)
+    assert len(plan9.slots) == 5 and any("allows 5" in r for r in plan9.reasons)
+
+
+def test_not_enough_gpu_memory_falls_back_to_cpu():
+    plan = plan_workers(
+        inv(cpus=2, gpus=[gpu(0, 1.5)]), gpu_backend="torch", footprint_bytes=2 * GIB
+    )
+    assert plan.device_kind == "cpu"
+    assert any("not enough free GPU memory" in r for r in plan.reasons)
+
+
+def test_named_gpu_index_and_missing_index():
+    gpus = [gpu(0, 20), gpu(1, 20)]
+    plan = plan_workers(inv(gpus=gpus), device="cuda:1", workers=2, gpu_backend="torch")
+    assert {s.device for s in plan.slots} == {"cuda:1"}
+    plan = plan_workers(inv(gpus=gpus), device="cuda:7", gpu_backend="torch")
+    assert plan.device_kind == "cpu" and any("cuda:7 not found" in r for r in plan.reasons)
+
+
+@pytest.mark.parametrize("bad", ["gpu", "cuda:x", "cpu:1", ""])
+def test_bad_device_strings(bad):
+    with pytest.raises(ConfigError):
+        parse_device(bad)
+
+
+def test_bad_worker_counts():
+    with pytest.raises(ConfigError):
+        plan_workers(inv(), workers=0)
+    with pytest.raises(ConfigError):
+        plan_workers(inv(), workers="many")
+
+
+def test_cgroup_quota_limits_cpus(tmp_path):
+    (tmp_path / "cpu.max").write_text("150000 100000\n")
+    assert usable_cpus(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("max 100000\n")
+    assert usable_cpus(tmp_path) >= 1
+
+
+def test_footprint_cache_round_trip(tmp_path):
+    model = tmp_path / "det.onnx"
+    model.write_bytes(b"x" * 10)
+    cache = FootprintCache(tmp_path / "fp.json")
+    key = FootprintCache.key([model], "torch", "balanced")
+    assert cache.get(key) is None
+    cache.put(key, 1_234_567)
+    assert FootprintCache(tmp_path / "fp.json").get(key) == 1_234_567
+    model.write_bytes(b"x" * 11)  # a different model file is a different key
+    assert cache.get(FootprintCache.key([model], "torch", "balanced")) is None

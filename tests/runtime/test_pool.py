@@ -1,0 +1,199 @@
+"""The worker pool with real processes and injected engines that crash, hang and leak."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from ocrmill.config import Config
+from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+from ocrmill.runtime.pool import PoolConfig, PoolStartError, QueueFullError, WorkerPool
+from ocrmill.runtime.worker import Task
+
+FAKE = "tests.fault.engines:fake_engine"
+
+
+def make_pool(workers: int = 2, **overrides) -> WorkerPool:
+    plan = WorkerPlan(tuple(WorkerSlot("cpu", 1) for _ in range(workers)), ())
+    cfg = PoolConfig(engine_factory=FAKE, warmup=False, **overrides)
+    return WorkerPool(plan, Config(), cfg)
+
+
+def task(pool: WorkerPool, payload: str, name: str | None = None) -> Task:
+    return Task(id=pool.new_task_id(), source=payload.encode(), name=name or payload)
+
+
+def texts(futures, timeout: float = 60) -> list[str]:
+    out = []
+    for f in futures:
+        r = f.result(timeout=timeout)
+        out.append(r.text if r.ok else f"<{r.code}>")
+    return out
+
+
+def test_results_come_back_once_each():
+    with make_pool() as pool:
+        futures = [pool.submit(task(pool, f"ok:item{i}")) for i in range(50)]
+        assert texts(futures) == [f"item{i}" for i in range(50)]
+        m = pool.metrics()
+        assert sum(w["tasks_done"] for w in m["workers"]) == 50
+        assert m["queue_depth"] == 0 and m["in_flight"] == 0
+        assert all(w["device"] == "cpu" and w["pid"] for w in m["workers"])
+
+
+def test_worker_killed_mid_batch_loses_nothing():
+    with make_pool(max_batch=3) as pool:
+        futures = [pool.submit(task(pool, f"slow:0.05:item{i}")) for i in range(60)]
+        time.sleep(0.5)
+        victim = next(w for w in pool.metrics()["workers"] if w["state"] == "busy")
+        os.kill(victim["pid"], signal.SIGKILL)
+        assert texts(futures) == [f"item{i}" for i in range(60)]
+        m = pool.metrics()
+        assert m["restarts"].get("crash", 0) >= 1
+        assert victim["pid"] not in [w["pid"] for w in m["workers"]]
+        assert len(m["workers"]) == 2
+
+
+def test_input_that_always_crashes_is_reported_and_others_survive():
+    with make_pool(max_retries=1) as pool:
+        futures = [pool.submit(task(pool, p)) for p in ["ok:a", "crash", "ok:b", "ok:c"]]
+        assert texts(futures) == ["a", "<worker_crashed>", "b", "c"]
+        assert "SIGKILL" in futures[1].result().message
+        # The pool is still usable afterwards (unlike concurrent.futures).
+        assert texts([pool.submit(task(pool, "ok:after"))]) == ["after"]
+
+
+def test_crash_once_is_retried_successfully(tmp_path):
+    marker = tmp_path / "crashed-once"
+    with make_pool(max_retries=1) as pool:
+        futures = [pool.submit(task(pool, f"crash-once:{marker}"))]
+        assert texts(futures) == ["survived"]
+        assert pool.metrics()["restarts"]["crash"] == 1
+
+
+def test_hanging_input_times_out_and_the_batch_finishes():
+    with make_pool(task_timeout_s=1.5, max_retries=1, max_batch=4) as pool:
+        payloads = ["ok:a", "hang", "ok:b", "ok:c", "ok:d", "ok:e"]
+        started = time.monotonic()
+        futures = [pool.submit(task(pool, p)) for p in payloads]
+        assert texts(futures) == ["a", "<timeout>", "b", "c", "d", "e"]
+        assert time.monotonic() - started < 20
+        assert "1.5 s" in futures[1].result().message
+        assert pool.metrics()["restarts"]["timeout"] >= 2  # batch run + solo retry
+
+
+def test_recycling_after_n_tasks_loses_nothing():
+    with make_pool(max_tasks_per_worker=5, max_batch=2) as pool:
+        futures = [pool.submit(task(pool, f"ok:{i}")) for i in range(40)]
+        assert texts(futures) == [str(i) for i in range(40)]
+        assert pool.metrics()["restarts"]["recycle_tasks"] >= 6
+
+
+def test_leaking_worker_is_recycled_by_rss():
+    with make_pool(workers=1, max_worker_rss_bytes=250 * 1024**2, max_batch=1) as pool:
+        futures = [pool.submit(task(pool, f"leak:40:{i}")) for i in range(12)]
+        assert texts(futures) == [str(i) for i in range(12)]
+        m = pool.metrics()
+        assert m["restarts"]["recycle_rss"] >= 1
+        assert m["workers"][0]["rss_bytes"] < 400 * 1024**2
+
+
+def test_bounded_queue_fails_fast_when_asked():
+    with make_pool(workers=1, queue_size=3, max_batch=1) as pool:
+        first = pool.submit(task(pool, "slow:2:x"))
+        time.sleep(0.3)  # the worker has taken it; now fill the queue
+        for i in range(3):
+            pool.submit(task(pool, f"ok:{i}"))
+        with pytest.raises(QueueFullError):
+            pool.submit(task(pool, "ok:overflow"), block=False)
+        assert pool.metrics()["queue_depth"] == 3
+        assert first.result(timeout=30).text == "x"
+
+
+def test_engine_that_cannot_start_fails_the_pool_clearly():
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    cfg = PoolConfig(engine_factory="tests.fault.engines:failing_at_start", warmup=False)
+    with pytest.raises(Exception, match=r"missing_rec\.onnx"):
+        WorkerPool(plan, Config(), cfg).start()
+    cfg = PoolConfig(engine_factory="tests.fault.engines:crashing_at_start", warmup=False)
+    with pytest.raises(PoolStartError, match=r"dying before they are ready"):
+        WorkerPool(plan, Config(), cfg).start()
+
+
+@pytest.mark.slow
+def test_real_engine_in_workers_and_parent_stays_clean(tmp_path):
+    """The parent never imports an inference runtime nor touches CUDA; workers do the work."""
+    from .. import conftest
+
+    img = tmp_path / "line.png"
+    conftest.render_text("Pool reads this line", size=32).save(img)
+    code = f"""
+import sys
+from ocrmill.config import Config
+from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+from ocrmill.runtime.pool import WorkerPool
+plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
+with WorkerPool(plan, Config()) as pool:
+    texts = [pool.submit_image({str(img)!r}).result(timeout=120).text for _ in range(4)]
+print(texts)
+banned = [m for m in ("onnxruntime", "torch", "cupy", "pycuda", "tensorflow", "paddle") if m in sys.modules]
+print("banned:", banned)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert (
+        "['Pool reads this line', 'Pool reads this line', 'Pool reads this line', 'Pool reads this line']"
+        in proc.stdout
+    )
+    assert "banned: []" in proc.stdout
+
+
+def test_worker_hanging_at_start_is_killed_and_reported():
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    cfg = PoolConfig(
+        engine_factory="tests.fault.engines:hanging_at_start",
+        warmup=False,
+        start_timeout_s=1.0,
+        max_start_failures=2,
+    )
+    started = time.monotonic()
+    with pytest.raises(PoolStartError):
+        WorkerPool(plan, Config(), cfg).start()
+    assert time.monotonic() - started < 30
+
+
+def test_workers_die_with_a_killed_parent():
+    psutil = pytest.importorskip("psutil")
+    code = """
+import sys, time
+from ocrmill.config import Config
+from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+from ocrmill.runtime.pool import PoolConfig, WorkerPool
+from ocrmill.runtime.worker import Task
+plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
+pool = WorkerPool(plan, Config(), PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)).start()
+pool.submit(Task(id=1, source=b"hang", name="hang"))
+time.sleep(0.5)
+print(" ".join(str(w["pid"]) for w in pool.metrics()["workers"]), flush=True)
+time.sleep(600)
+"""
+    root = str(__import__("pathlib").Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=root
+    )
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    proc.kill()  # SIGKILL: no cleanup code runs in the parent
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(
+        psutil.pid_exists(p) and psutil.Process(p).status() != "zombie" for p in pids
+    ):
+        time.sleep(0.1)
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert alive == [], "workers outlived their parent (one was hung in a task)"
