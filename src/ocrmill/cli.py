@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocrmill.errors import ExitCode, OcrmillError
+from ocrmill.errors import ConfigError, ExitCode, OcrmillError
 
 if TYPE_CHECKING:
     from ocrmill.config import Config
@@ -51,6 +51,27 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         help="'max' shrinks the long side to N; 'min' enlarges the short side to N",
     )
     group.add_argument("--no-cls", action="store_true", help="skip the 0/180 line classifier")
+    group.add_argument(
+        "--huge",
+        choices=("tile", "downscale"),
+        help="pages longer than --tile-above px: detect on full-resolution tiles (default) "
+        "or downscale (small text is lost)",
+    )
+    group.add_argument(
+        "--tile-above",
+        type=_positive_int,
+        metavar="PX",
+        help="tile pages above this long side (default 4000)",
+    )
+    group.add_argument(
+        "--tile-size", type=_positive_int, metavar="PX", help="tile size (default 1280)"
+    )
+    group.add_argument(
+        "--tile-overlap",
+        type=_positive_int,
+        metavar="PX",
+        help="tile overlap, >= tallest line (default 256)",
+    )
     group.add_argument("--det-model", type=Path, metavar="P", help="PP-OCR detection ONNX file")
     group.add_argument("--rec-model", type=Path, metavar="P", help="PP-OCR recognition ONNX file")
     group.add_argument(
@@ -79,6 +100,23 @@ def config_from_args(args: argparse.Namespace) -> Config:
         )
     if args.no_cls:
         read = dataclasses.replace(read, cls=dataclasses.replace(read.cls, enabled=False))
+    tile_changes = {
+        field: value
+        for field, value in (
+            ("huge", args.huge),
+            ("tile_above", args.tile_above),
+            ("tile_size", args.tile_size),
+            ("overlap", args.tile_overlap),
+        )
+        if value is not None
+    }
+    if tile_changes:
+        tile = dataclasses.replace(read.tile, **tile_changes)
+        if tile.overlap >= tile.tile_size:
+            raise ConfigError(
+                f"--tile-overlap ({tile.overlap}) must be smaller than --tile-size ({tile.tile_size})"
+            )
+        read = dataclasses.replace(read, tile=tile)
     models = config.models
     for field in ("det", "rec", "cls"):
         path = getattr(args, f"{field}_model")

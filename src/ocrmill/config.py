@@ -59,6 +59,26 @@ class DetOptions:
 
 
 @dataclass(frozen=True)
+class TileOptions:
+    """Huge pages: detect on overlapping full-resolution tiles instead of downscaling."""
+
+    # "tile": pages whose long side exceeds ``tile_above`` are detected tile by tile at
+    # their own resolution; "downscale": always shrink to the detector limit (small text
+    # on a huge page is then lost).
+    huge: Literal["tile", "downscale"] = "tile"
+    tile_above: int = 4000
+    tile_size: int = 1280
+    # At least the height of the tallest text line expected: a line taller than this
+    # can be cut by a seam.
+    overlap: int = 256
+    # Tiles per detector call (same shape). 1 on CPU: batching buys no speed there and
+    # multiplies activation memory; raise it on GPUs.
+    batch: int = 1
+    # Tiles whose pixel values span fewer levels than this are blank: not detected.
+    blank_range: int = 12
+
+
+@dataclass(frozen=True)
 class ClsOptions:
     """Optional 0/180 degree text-line orientation classifier."""
 
@@ -96,6 +116,7 @@ class ReadOptions:
     det: DetOptions = field(default_factory=DetOptions)
     cls: ClsOptions = field(default_factory=ClsOptions)
     rec: RecOptions = field(default_factory=RecOptions)
+    tile: TileOptions = field(default_factory=TileOptions)
 
 
 @dataclass(frozen=True)

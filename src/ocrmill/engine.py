@@ -6,6 +6,7 @@ worker process in the runtime). Per-call options are arguments, never engine sta
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Sequence
@@ -23,7 +24,7 @@ from ocrmill.models import (
     read_dict_file,
     resolve_models,
 )
-from ocrmill.pipeline import classify, detect, layout, recognize
+from ocrmill.pipeline import classify, detect, layout, recognize, tiling
 from ocrmill.pipeline.crop import crop_quads
 from ocrmill.pipeline.decode import DecodedImage, ImageSource, decode_image
 from ocrmill.results import PageFailure, PageResult, Result, TextLine
@@ -165,11 +166,7 @@ class Engine:
         timings = {"decode": _ms(t0)}
         try:
             t1 = time.perf_counter()
-            tensor, geometry = detect.prepare_det_input(decoded.pixels, opts.det)
-            prob = self._det.run(tensor)[0, 0]
-            quads, scores = detect.db_boxes(prob, opts.det)
-            quads = detect.boxes_to_page(quads, geometry)
-            quads, scores = detect.drop_degenerate(quads, scores)
+            quads, _ = self._detect(decoded.pixels, opts)
             timings["detect"] = _ms(t1)
             t2 = time.perf_counter()
             crops = crop_quads(decoded.pixels, quads)
@@ -180,6 +177,56 @@ class Engine:
             err = InternalError(f"detection failed: {type(exc).__name__}: {exc}")
             return PageFailure.from_error(decoded.name, err, decoded.page)
         return _Page(image=decoded, quads=quads, crops=crops, timings=timings)
+
+    def _detect(self, pixels: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Text boxes of a page in page pixels: one detector pass, or tiles for huge pages."""
+        h, w = pixels.shape[:2]
+        if opts.tile.huge == "tile" and max(h, w) > opts.tile.tile_above:
+            return self._detect_tiled(pixels, opts)
+        tensor, geometry = detect.prepare_det_input(pixels, opts.det)
+        prob = self._det.run(tensor)[0, 0]
+        quads, scores = detect.db_boxes(prob, opts.det)
+        quads = detect.boxes_to_page(quads, geometry)
+        return detect.drop_degenerate(quads, scores)
+
+    def _detect_tiled(self, pixels: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, np.ndarray]:
+        """Detect on overlapping full-resolution tiles, batched by shape, then merge."""
+        t = opts.tile
+        h, w = pixels.shape[:2]
+        tiles = tiling.plan_tiles(h, w, t.tile_size, t.overlap)
+        # Tiles are at most tile_size: the detector sees them at full resolution.
+        det = dataclasses.replace(opts.det, limit_side_len=t.tile_size, limit_type="max")
+        by_shape: dict[tuple[int, int], list[int]] = {}
+        for i, (x0, y0, x1, y1) in enumerate(tiles):
+            if not tiling.tile_is_blank(pixels[y0:y1, x0:x1], t.blank_range):
+                by_shape.setdefault((y1 - y0, x1 - x0), []).append(i)
+        all_quads: list[np.ndarray] = []
+        all_scores: list[np.ndarray] = []
+        all_ids: list[np.ndarray] = []
+        for indices in by_shape.values():
+            for start in range(0, len(indices), max(1, t.batch)):
+                chunk = indices[start : start + max(1, t.batch)]
+                prepared = [
+                    detect.prepare_det_input(pixels[y0:y1, x0:x1], det)
+                    for x0, y0, x1, y1 in (tiles[i] for i in chunk)
+                ]
+                probs = self._det.run(np.concatenate([p[0] for p in prepared]))
+                for k, i in enumerate(chunk):
+                    quads, scores = detect.db_boxes(probs[k, 0], det)
+                    quads = detect.boxes_to_page(quads, prepared[k][1])
+                    quads[..., 0] += tiles[i][0]
+                    quads[..., 1] += tiles[i][1]
+                    all_quads.append(quads)
+                    all_scores.append(scores)
+                    all_ids.append(np.full(len(quads), i))
+        if not all_quads:
+            return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+        quads, scores = tiling.merge_tile_boxes(
+            np.concatenate(all_quads), np.concatenate(all_scores), np.concatenate(all_ids), tiles
+        )
+        quads[..., 0] = np.clip(quads[..., 0], 0, w - 1)
+        quads[..., 1] = np.clip(quads[..., 1], 0, h - 1)
+        return detect.drop_degenerate(quads, scores)
 
     def _classify_and_recognize(self, pages: list[_Page], opts: ReadOptions) -> None:
         crops = [c for p in pages for c in p.crops]

@@ -1,0 +1,142 @@
+"""Tiled detection for huge pages: plan overlapping tiles, skip blank ones, and merge the
+boxes found in several tiles (duplicates dropped, pieces of a line cut by a seam joined).
+
+Detection then runs at the page's own resolution, so small text on a 16K page is found,
+while memory is bounded by the tile size and the tile batch, not by the page.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+
+from ocrmill.pipeline.geometry import order_quad
+
+Tile = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
+
+
+def _starts(length: int, size: int, overlap: int) -> list[int]:
+    if length <= size:
+        return [0]
+    stride = max(1, size - overlap)
+    starts = list(range(0, length - size, stride))
+    starts.append(length - size)  # the last tile ends exactly at the edge
+    return starts
+
+
+def plan_tiles(height: int, width: int, size: int, overlap: int) -> list[Tile]:
+    """Tiles of ``size`` x ``size`` (smaller only where the page is) overlapping by at least
+    ``overlap`` pixels, covering the page, row by row."""
+    if overlap >= size:
+        raise ValueError(f"tile overlap ({overlap}) must be smaller than the tile size ({size})")
+    return [
+        (x, y, min(x + size, width), min(y + size, height))
+        for y in _starts(height, size, overlap)
+        for x in _starts(width, size, overlap)
+    ]
+
+
+def tile_is_blank(tile: np.ndarray, min_range: int) -> bool:
+    """True when the tile's darkest and brightest pixel differ by less than ``min_range``
+    levels: nothing there can be text. Checked on a subsample, cheaply."""
+    sample = tile[::4, ::4]
+    return int(sample.max()) - int(sample.min()) < min_range
+
+
+def overlap_bands(tiles: list[Tile]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The x and y intervals where neighbouring tiles overlap."""
+    xs = sorted({(t[0], t[2]) for t in tiles})
+    ys = sorted({(t[1], t[3]) for t in tiles})
+
+    def bands(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        return [(b[0], a[1]) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
+
+    return bands(xs), bands(ys)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, i: int) -> int:
+        while self.parent[i] != i:
+            self.parent[i] = self.parent[self.parent[i]]
+            i = self.parent[i]
+        return i
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def merge_tile_boxes(
+    quads: np.ndarray,
+    scores: np.ndarray,
+    tile_ids: np.ndarray,
+    tiles: list[Tile],
+    *,
+    contain: float = 0.6,
+    same_line: float = 0.6,
+    max_height_ratio: float = 1.6,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge page-coordinate boxes detected in overlapping tiles.
+
+    Only boxes that reach into an overlap band can have been seen twice, so only those are
+    compared (pairwise, from different tiles). Two boxes are merged when one mostly lies
+    inside the other (``contain`` of the smaller one's area: a duplicate, or a piece of a
+    line cut at the tile edge), or when they sit on the same text line (vertical overlap at
+    least ``same_line`` of the lower box, heights within ``max_height_ratio``) and touch
+    or overlap horizontally (a line cut by a vertical seam). A merged group becomes the
+    minimum-area rectangle around all its points, with the best score.
+    """
+    n = len(quads)
+    if n < 2:
+        return quads, scores
+    x0, y0 = quads[:, :, 0].min(axis=1), quads[:, :, 1].min(axis=1)
+    x1, y1 = quads[:, :, 0].max(axis=1), quads[:, :, 1].max(axis=1)
+    bands_x, bands_y = overlap_bands(tiles)
+    near = np.zeros(n, dtype=bool)
+    for b0, b1 in bands_x:
+        near |= (x1 >= b0) & (x0 <= b1)
+    for b0, b1 in bands_y:
+        near |= (y1 >= b0) & (y0 <= b1)
+    cand = np.flatnonzero(near)
+    uf = _UnionFind(n)
+    heights = np.maximum(y1 - y0, 1.0)
+    areas = np.maximum((x1 - x0) * (y1 - y0), 1.0)
+    for start in range(0, len(cand), 512):
+        rows = cand[start : start + 512]
+        ix = np.minimum(x1[rows, None], x1[None, cand]) - np.maximum(x0[rows, None], x0[None, cand])
+        iy = np.minimum(y1[rows, None], y1[None, cand]) - np.maximum(y0[rows, None], y0[None, cand])
+        h_small = np.minimum(heights[rows, None], heights[None, cand])
+        h_big = np.maximum(heights[rows, None], heights[None, cand])
+        inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
+        smaller = np.minimum(areas[rows, None], areas[None, cand])
+        duplicate = inter >= contain * smaller
+        line_piece = (
+            (iy >= same_line * h_small)
+            & (h_big <= max_height_ratio * h_small)
+            & (ix >= -0.25 * h_small)  # overlapping or touching along the line
+        )
+        other_tile = tile_ids[rows, None] != tile_ids[None, cand]
+        hits = np.argwhere((duplicate | line_piece) & other_tile)
+        for r, c in hits:
+            uf.union(int(rows[r]), int(cand[c]))
+    groups: dict[int, list[int]] = {}
+    for i in range(n):
+        groups.setdefault(uf.find(i), []).append(i)
+    out_quads = []
+    out_scores = []
+    for members in groups.values():
+        if len(members) == 1:
+            out_quads.append(quads[members[0]])
+            out_scores.append(scores[members[0]])
+            continue
+        points = quads[members].reshape(-1, 2).astype(np.float32)
+        rect = cv2.minAreaRect(points)
+        out_quads.append(order_quad(cv2.boxPoints(rect)))
+        out_scores.append(float(scores[members].max()))
+    return np.stack(out_quads).astype(np.float32), np.asarray(out_scores, dtype=np.float32)
