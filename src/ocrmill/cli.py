@@ -7,16 +7,19 @@ Heavy modules (numpy, onnxruntime, the engine) are imported inside the subcomman
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 from ocrmill.errors import ConfigError, ExitCode, OcrmillError
 
 if TYPE_CHECKING:
     from ocrmill.config import Config
+    from ocrmill.runtime.pool import WorkerPool
+    from ocrmill.video.filter import FilterSettings
 
 READ_CHUNK = 8  # images per read_many call in `ocrmill read` (recognition batched across them)
 
@@ -219,6 +222,154 @@ def cmd_run(args: argparse.Namespace) -> int:
     return ExitCode.SOME_INPUTS_FAILED if summary.failed else ExitCode.OK
 
 
+def cmd_video_filter(args: argparse.Namespace) -> int:
+    """Score videos by the share of their frames text covers; keep or drop each sample."""
+    import time
+
+    from ocrmill.runtime.pool import PoolConfig, WorkerPool
+    from ocrmill.video.filter import FilterSettings, video_paths
+    from ocrmill.video.sampling import Sampling
+
+    sampling = Sampling(None, args.every) if args.every is not None else Sampling(args.frames)
+    settings = FilterSettings(
+        sampling, args.min_ratio, args.max_ratio, args.mode, args.min_text_score
+    )
+    paths = video_paths(args.inputs)
+    samples: list[list[str]] = [paths] if args.one_sample else [[p] for p in paths]
+    config = config_from_args(args)
+    plan = _plan(args)
+    print(f"ocrmill: {plan.describe()}", file=sys.stderr)
+    pool_config = PoolConfig(task_timeout_s=args.timeout, engine_factory=args.engine_factory)
+    pool = WorkerPool(plan, config, pool_config)
+    with _output_stream(args.output) as out:
+        try:
+            pool.start()
+            started = time.monotonic()
+            counts = _write_video_records(samples, pool, settings, out, quiet=args.quiet)
+        finally:
+            pool.shutdown(wait=False, kill=True)
+    elapsed = max(time.monotonic() - started, 1e-9)
+    videos, failed, kept, frames = counts
+    print(
+        f"ocrmill: {videos} videos ({failed} failed), {kept} of {len(samples)} samples kept, "
+        f"{frames} frames in {elapsed:.1f} s ({frames / elapsed:.2f} frames/s)",
+        file=sys.stderr,
+    )
+    return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
+
+
+def _write_video_records(
+    samples: list[list[str]], pool: WorkerPool, settings: FilterSettings, out: TextIO, quiet: bool
+) -> tuple[int, int, int, int]:
+    """One JSONL line per video as each sample completes; returns (videos, failed, kept
+    samples, frames read)."""
+    import json
+
+    from ocrmill.video.filter import iter_samples
+
+    videos = failed = kept = frames = 0
+    for sample in iter_samples(samples, pool, settings):
+        kept += sample["keep"]
+        for record in sample["videos"]:
+            videos += 1
+            failed += not record["ok"]
+            frames += len(record.get("frames", ()))
+            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            out.flush()
+            if not quiet:
+                print(f"ocrmill: {_video_line(record)}", file=sys.stderr)
+    return videos, failed, kept, frames
+
+
+def _output_stream(path: str) -> contextlib.AbstractContextManager[TextIO]:
+    if path == "-":
+        return contextlib.nullcontext(sys.stdout)
+    return open(path, "w", encoding="utf-8")
+
+
+def _video_line(record: dict) -> str:
+    if not record["ok"]:
+        return f"{record['input']}: {record['error']['code']}: {record['error']['message']}"
+    score = record["score"]
+    verdict = "keep" if record["keep"] else "drop"
+    return (
+        f"{record['input']}: text area {score['mean']:.4f} (min {score['min']:.4f}, "
+        f"max {score['max']:.4f}, {len(record['frames'])} frames): {verdict}"
+    )
+
+
+def _ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def _add_video_filter_parser(sub: argparse._SubParsersAction) -> None:
+    video = sub.add_parser(
+        "video-filter", help="keep or drop videos by how much of their frames text covers"
+    )
+    video.add_argument(
+        "inputs", nargs="+", metavar="INPUT", help="video files, or directories (recursive)"
+    )
+    video.add_argument("-o", "--output", required=True, help="JSONL output file ('-' = stdout)")
+    how = video.add_mutually_exclusive_group()
+    how.add_argument(
+        "--frames",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="frames per video: 1 = middle, 2 = first + last, N = spread (default 3)",
+    )
+    how.add_argument("--every", type=float, metavar="S", help="one frame every S seconds")
+    video.add_argument(
+        "--min-ratio", type=_ratio, default=0.0, metavar="A", help="lowest score kept (0)"
+    )
+    video.add_argument(
+        "--max-ratio", type=_ratio, default=1.0, metavar="B", help="highest score kept (1)"
+    )
+    mode = video.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--any",
+        dest="mode",
+        action="store_const",
+        const="any",
+        help="keep a sample when any of its videos is in range (default)",
+    )
+    mode.add_argument(
+        "--all",
+        dest="mode",
+        action="store_const",
+        const="all",
+        help="keep a sample only when all its videos are in range",
+    )
+    video.set_defaults(mode="any")
+    video.add_argument(
+        "--one-sample",
+        action="store_true",
+        help="all INPUTs form one sample (--any/--all apply across them); default: each "
+        "video is its own sample",
+    )
+    video.add_argument(
+        "--min-text-score",
+        type=_ratio,
+        default=0.0,
+        metavar="S",
+        help="recognition confidence a detected line needs to count (default 0: every box)",
+    )
+    video.add_argument(
+        "--timeout", type=float, default=600.0, metavar="S", help="per-frame task timeout (s)"
+    )
+    video.add_argument("-q", "--quiet", action="store_true", help="no per-video lines on stderr")
+    video.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
+    add_device_options(video)
+    add_engine_options(video)
+    video.set_defaults(func=cmd_video_filter)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers and the worker plan, with the reasons."""
     import importlib.util
@@ -305,7 +456,138 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_options(doctor)
     add_engine_options(doctor)
     doctor.set_defaults(func=cmd_doctor)
+    _add_video_filter_parser(sub)
+    _add_serve_parser(sub)
     return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve OCR over HTTP (API + web page) with one shared pool of workers."""
+    import logging
+    import os
+
+    from ocrmill.runtime.pool import PoolConfig
+    from ocrmill.server.app import run_server
+    from ocrmill.server.settings import MIB, Limits, ServerSettings, default_data_dir
+
+    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    config = config_from_args(args)
+    plan = _plan(args)
+    print(f"ocrmill: {plan.describe()}", file=sys.stderr)
+    limits = Limits(
+        max_queue=args.max_queue,
+        max_pending_pages=args.max_pending_pages,
+        max_job_pages=args.max_job_pages,
+        max_job_bytes=args.max_job_mb * MIB,
+        max_upload_bytes=args.max_upload_mb * MIB,
+        request_timeout_s=args.request_timeout,
+        job_ttl_s=args.job_ttl,
+    )
+    settings = ServerSettings(
+        config=config,
+        plan=plan,
+        pool=PoolConfig(
+            task_timeout_s=args.timeout,
+            max_tasks_per_worker=args.max_tasks_per_worker,
+            max_worker_rss_bytes=args.max_worker_rss * MIB if args.max_worker_rss else None,
+            engine_factory=args.engine_factory,
+        ),
+        data_dir=args.data_dir or default_data_dir(),
+        limits=limits,
+        api_key=args.api_key or os.environ.get("OCRMILL_API_KEY") or None,
+        cors_origins=tuple(args.cors_origin),
+        pdf_dpi=args.pdf_dpi,
+    )
+    run_server(settings, args.host, args.port, log_level=args.log_level)
+    return ExitCode.OK
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    serve = sub.add_parser("serve", help="serve OCR over HTTP: JSON API and a web page")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (8000; 0 = any free port)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        metavar="DIR",
+        help="jobs database and uploads (default $OCRMILL_DATA_DIR or ~/.local/share/ocrmill)",
+    )
+    serve.add_argument(
+        "--api-key",
+        metavar="KEY",
+        help="require this key on /v1/* (better: set OCRMILL_API_KEY; flags show in ps)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="allow browser calls from ORIGIN (repeatable; default: none)",
+    )
+    limits = serve.add_argument_group("limits")
+    limits.add_argument(
+        "--max-queue",
+        type=_positive_int,
+        default=32,
+        metavar="N",
+        help="single images accepted at once; more get 503 + Retry-After (32)",
+    )
+    limits.add_argument(
+        "--max-pending-pages",
+        type=_positive_int,
+        default=100_000,
+        metavar="N",
+        help="job pages waiting on disk across jobs; new jobs past it get 503 (100000)",
+    )
+    limits.add_argument(
+        "--max-job-pages",
+        type=_positive_int,
+        default=10_000,
+        metavar="N",
+        help="images + PDF pages in one job; more is 413 (10000)",
+    )
+    limits.add_argument(
+        "--max-upload-mb", type=_positive_int, default=64, metavar="MB", help="per file (64)"
+    )
+    limits.add_argument(
+        "--max-job-mb", type=_positive_int, default=4096, metavar="MB", help="per job (4096)"
+    )
+    limits.add_argument(
+        "--request-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="deadline of POST /v1/ocr; 504 after it (60)",
+    )
+    limits.add_argument(
+        "--job-ttl",
+        type=float,
+        default=86_400.0,
+        metavar="S",
+        help="seconds finished jobs and their results are kept (86400)",
+    )
+    limits.add_argument(
+        "--timeout", type=float, default=300.0, metavar="S", help="per-task timeout in a worker"
+    )
+    serve.add_argument(
+        "--pdf-dpi", type=_positive_int, default=200, metavar="N", help="PDF render DPI"
+    )
+    serve.add_argument(
+        "--max-tasks-per-worker", type=_positive_int, metavar="N", help="recycle workers"
+    )
+    serve.add_argument(
+        "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log level (stderr)",
+    )
+    serve.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
+    add_device_options(serve)
+    add_engine_options(serve)
+    serve.set_defaults(func=cmd_serve)
 
 
 DEFAULT_FACTORY = "ocrmill.runtime.worker:build_engine"

@@ -80,6 +80,12 @@ class CorruptImageError(InputError):
     code = "corrupt_image"
 
 
+class CorruptVideoError(InputError):
+    """The file is a video container, but truncated or damaged."""
+
+    code = "corrupt_video"
+
+
 class ImageTooLargeError(InputError):
     """The image has more pixels than the configured cap (decompression-bomb guard)."""
 
@@ -127,6 +133,7 @@ ERROR_CLASSES: dict[str, type[OcrmillError]] = {
         EmptyInputError,
         UnsupportedFormatError,
         CorruptImageError,
+        CorruptVideoError,
         ImageTooLargeError,
         TaskTimeoutError,
         WorkerCrashedError,

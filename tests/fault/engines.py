@@ -88,3 +88,34 @@ def failing_at_start(config: Any, device: str, threads: int) -> FakeEngine:
 def hanging_at_start(config: Any, device: str, threads: int) -> FakeEngine:
     time.sleep(3600)
     return FakeEngine()
+
+
+class BoxEngine:
+    """For video tests: reads RGB arrays without models. Every dark region (grey < 100) is
+    one line whose box is the region's bounding rectangle (pixel edges) and whose text is
+    ``v<N>``, N being the red value at pixel (2, 2) (tests encode the frame index there)."""
+
+    def warmup(self) -> None:
+        pass
+
+    def _read_array(self, pixels: Any, name: str) -> PageResult:
+        import cv2
+        import numpy as np
+
+        gray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
+        count, _, stats, _ = cv2.connectedComponentsWithStats((gray < 100).astype(np.uint8))
+        tag = f"v{int(pixels[2, 2, 0])}"
+        lines = []
+        for x, y, w, h, _area in stats[1:count]:
+            box = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
+            lines.append(TextLine(tag, 1.0, tuple((float(a), float(b)) for a, b in box)))  # type: ignore[arg-type]
+        height, width = gray.shape
+        return PageResult(name, width, height, tuple(lines), {"total": 0.0})
+
+    def read_many(self, images: Any, *, options: Any = None, names: Any = None) -> list[Any]:
+        names = names or [str(i) for i in range(len(images))]
+        return [self._read_array(src, name) for src, name in zip(images, names)]
+
+
+def box_engine(config: Any, device: str, threads: int) -> BoxEngine:
+    return BoxEngine()

@@ -25,6 +25,8 @@ from ocrmill.config import Config, ReadOptions
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
+    import numpy as np
+
     from ocrmill.results import Result
 
 DEFAULT_ENGINE_FACTORY = "ocrmill.runtime.worker:build_engine"
@@ -40,10 +42,11 @@ THREAD_ENV_VARS = (
 
 @dataclass(frozen=True)
 class Task:
-    """One unit of work: an image (path or encoded bytes) or one PDF page."""
+    """One unit of work: an image (path, encoded bytes or RGB uint8 array such as a video
+    frame) or one PDF page."""
 
     id: int
-    source: str | bytes
+    source: str | bytes | np.ndarray
     name: str
     kind: Literal["image", "pdf"] = "image"
     page: int | None = None  # 0-based PDF page when kind == "pdf"
