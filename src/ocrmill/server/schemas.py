@@ -1,0 +1,124 @@
+"""Request options and response bodies of the HTTP API (pydantic, for validation and /docs)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from ocrmill.config import PRESETS, ReadOptions, preset, with_det_limit
+
+PresetName = Literal["fast", "balanced", "accurate"]
+assert set(PRESETS) == {"fast", "balanced", "accurate"}
+
+
+class ReadQuery(BaseModel):
+    """Per-call read options (query parameters); unset ones keep the server's settings."""
+
+    preset: PresetName | None = Field(None, description="speed/accuracy preset")
+    det_limit: int | None = Field(
+        None, ge=32, le=16384, description="detector side limit in pixels (640 ... 1280)"
+    )
+    det_limit_type: Literal["max", "min"] | None = Field(
+        None, description="'max' shrinks the long side to det_limit; 'min' enlarges the short"
+    )
+    cls: bool | None = Field(None, description="run the 0/180 degree line classifier")
+
+    def to_options(self, default: ReadOptions) -> ReadOptions | None:
+        """The options to pass with each task; None: the workers' configured defaults."""
+        if all(v is None for v in (self.preset, self.det_limit, self.det_limit_type, self.cls)):
+            return None
+        options = preset(self.preset) if self.preset else default
+        if self.det_limit is not None:
+            options = with_det_limit(options, self.det_limit)
+        if self.det_limit_type is not None:
+            det = dataclasses.replace(options.det, limit_type=self.det_limit_type)
+            options = dataclasses.replace(options, det=det)
+        if self.cls is not None:
+            options = dataclasses.replace(
+                options, cls=dataclasses.replace(options.cls, enabled=self.cls)
+            )
+        return options
+
+    def stored(self) -> dict[str, Any]:
+        """The options a job keeps in the store (re-applied when it resumes)."""
+        return self.model_dump(exclude_none=True)
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class TextLineBody(BaseModel):
+    text: str
+    score: float
+    box: list[list[float]] = Field(description="4 points [x, y], clockwise from top-left")
+
+
+class ResultBody(BaseModel):
+    """One result record (the core schema of ``ocrmill.results``)."""
+
+    model_config = {"extra": "allow"}
+
+    schema_: int = Field(alias="schema")
+    input: str
+    page: int | None
+    ok: bool
+    width: int | None = None
+    height: int | None = None
+    lines: list[TextLineBody] | None = None
+    text: str | None = None
+    timings_ms: dict[str, float] | None = None
+    error: ErrorDetail | None = None
+
+
+class JobProgress(BaseModel):
+    done: int
+    total: int
+    failed: int
+
+
+class JobCreated(BaseModel):
+    id: str
+    status: str
+    progress: JobProgress
+    links: dict[str, str]
+
+
+class JobItemResult(BaseModel):
+    index: int = Field(description="position of the file (or PDF page) in the upload")
+    seq: int = Field(description="completion order within the job, from 1")
+    file: str
+    file_index: int = Field(description="position of the file in the upload")
+    page: int | None
+    result: ResultBody
+
+
+class JobBody(BaseModel):
+    id: str
+    status: Literal["queued", "running", "done", "failed"]
+    created_at: float
+    finished_at: float | None
+    expires_at: float | None
+    progress: JobProgress
+    options: dict[str, Any]
+    error: str | None
+    results: list[JobItemResult]
+    next_since: int = Field(description="pass as ?since= to get only newer results")
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    workers: int
+    workers_ready: int
+    error: str | None = None
