@@ -155,3 +155,12 @@ def test_user_dictionary_must_fit_the_model(engine, tmp_path):
 
 def test_providers_are_reported(engine):
     assert all("CPUExecutionProvider" in p for p in engine.providers.values())
+
+
+def test_given_name_wins_over_a_decoded_image_name(engine):
+    from ocrmill.pipeline.decode import DecodedImage
+
+    pixels = np.asarray(render_text("Named page", size=30))
+    decoded = DecodedImage(pixels=pixels, name="/srv/uploads/7f3a.pdf", page=2)
+    (result,) = engine.read_many([decoded], names=["report.pdf"])
+    assert result.input == "report.pdf" and result.page == 2

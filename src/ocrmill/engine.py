@@ -163,6 +163,8 @@ class Engine:
             )
         except OcrmillError as exc:
             return PageFailure.from_error(_input_label(image, name), exc)
+        if name and decoded.name != name:  # e.g. a PDF page rendered from a stored file
+            decoded = dataclasses.replace(decoded, name=name)
         timings = {"decode": _ms(t0)}
         try:
             t1 = time.perf_counter()
