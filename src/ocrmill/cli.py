@@ -180,6 +180,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ocrmill.runtime.pool import PoolConfig, WorkerPool
 
     config = config_from_args(args)
+    if args.ray or args.ray_address:
+        return _cmd_run_ray(args, config)
     plan = _plan(args)
     print(f"ocrmill: {plan.describe()}", file=sys.stderr)
     done: set[tuple[str, int | None]] = set()
@@ -215,6 +217,59 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         finally:
             pool.shutdown(wait=False, kill=True)
+    print(f"ocrmill: {summary.summary_line}", file=sys.stderr)
+    if summary.interrupted:
+        print("ocrmill: interrupted; rerun with --resume to read the rest", file=sys.stderr)
+        return ExitCode.INTERRUPTED
+    return ExitCode.SOME_INPUTS_FAILED if summary.failed else ExitCode.OK
+
+
+def _cmd_run_ray(args: argparse.Namespace, config: Config) -> int:
+    """``ocrmill run --ray``: the same inputs, records and exit codes, read by Ray Data actors."""
+    from ocrmill.batch.progress import Progress
+    from ocrmill.batch.sinks import JsonlSink, read_done_keys
+    from ocrmill.distributed.ray import RaySession, import_ray, plan_actors, run_batch_on_ray
+    from ocrmill.runtime.plan import parse_workers
+
+    import_ray()  # missing: a usage error (exit 2) that says how to install it
+    for flag, value in (
+        ("--max-tasks-per-worker", args.max_tasks_per_worker),
+        ("--max-worker-rss", args.max_worker_rss),
+    ):
+        if value:
+            raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
+    plan = _plan(args)
+    done: set[tuple[str, int | None]] = set()
+    if args.resume and args.output != "-":
+        done, unreadable = read_done_keys(Path(args.output))
+        print(f"ocrmill: resuming: {len(done)} records already in {args.output}", file=sys.stderr)
+        if unreadable:
+            print(
+                f"ocrmill: {unreadable} unreadable line(s) in {args.output} ignored",
+                file=sys.stderr,
+            )
+    progress = Progress(enabled=not args.quiet)
+    with RaySession(args.ray_address) as session:
+        actors = plan_actors(
+            plan,
+            fixed=parse_workers(args.workers) is not None,
+            cluster_resources=session.cluster_resources(),
+        )
+        print(f"ocrmill: {actors.describe()}", file=sys.stderr)
+        with JsonlSink(args.output, append=args.resume) as sink:
+            summary = run_batch_on_ray(
+                args.inputs,
+                sink,
+                actors,
+                config=config,
+                engine_factory=args.engine_factory,
+                pdf_dpi=args.pdf_dpi,
+                timeout_s=args.timeout,
+                retries=args.retries,
+                done_keys=done,
+                progress=progress,
+                stdin=sys.stdin,
+            )
     print(f"ocrmill: {summary.summary_line}", file=sys.stderr)
     if summary.interrupted:
         print("ocrmill: interrupted; rerun with --resume to read the rest", file=sys.stderr)
@@ -447,6 +502,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
     )
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--ray",
+        action="store_true",
+        help="read with Ray Data actors (pip install 'ocrmill[ray]'); a local Ray unless "
+        "--ray-address",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join (auto, HOST:PORT, ray://HOST:PORT); implies --ray",
+    )
     run.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
     add_device_options(run)
     add_engine_options(run)
