@@ -34,19 +34,10 @@ from typing import Any
 import psutil
 
 from benchmarks.eval_docs import load_labels, select_labels
+from benchmarks.proc_memory import tree_rss
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def count_lines(path: Path) -> int:

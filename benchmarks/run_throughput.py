@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.proc_memory import tree_rss
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
 
@@ -42,16 +44,6 @@ for p in paths:
 t2 = time.perf_counter()
 print(json.dumps({"startup_s": t1 - t0, "loop_s": t2 - t1, "lines": lines}))
 """
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def measure(cmd: list[str]) -> dict[str, float | str]:

@@ -27,19 +27,10 @@ from pathlib import Path
 
 import psutil
 
+from benchmarks.proc_memory import tree_rss
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
-
-
-def tree_rss(proc: psutil.Process) -> int:
-    """RSS of ``proc`` and all its descendants, summed (bytes)."""
-    total = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            total += p.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def run_filter(videos: list[Path], frames: int, workers: str, out: Path) -> dict[str, object]:
