@@ -170,13 +170,25 @@ def _plan(args: argparse.Namespace):
     return plan_workers(probe(), device=args.device, workers=args.workers)
 
 
+def _resume_keys(args: argparse.Namespace) -> set[tuple[str, int | None]]:
+    """Keys of the records already in ``--output`` when ``--resume`` is given."""
+    from ocrmill.batch.sinks import read_done_keys
+
+    if not args.resume or args.output == "-":
+        return set()
+    done, unreadable = read_done_keys(Path(args.output))
+    print(f"ocrmill: resuming: {len(done)} records already in {args.output}", file=sys.stderr)
+    if unreadable:
+        print(f"ocrmill: {unreadable} unreadable line(s) in {args.output} ignored", file=sys.stderr)
+    return done
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Read many inputs with a pool of worker processes into a JSONL file."""
-    from pathlib import Path
 
     from ocrmill.batch.progress import Progress
     from ocrmill.batch.runner import run_batch
-    from ocrmill.batch.sinks import JsonlSink, read_done_keys
+    from ocrmill.batch.sinks import JsonlSink
     from ocrmill.runtime.pool import PoolConfig, WorkerPool
 
     config = config_from_args(args)
@@ -184,15 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _cmd_run_ray(args, config)
     plan = _plan(args)
     print(f"ocrmill: {plan.describe()}", file=sys.stderr)
-    done: set[tuple[str, int | None]] = set()
-    if args.resume and args.output != "-":
-        done, unreadable = read_done_keys(Path(args.output))
-        print(f"ocrmill: resuming: {len(done)} records already in {args.output}", file=sys.stderr)
-        if unreadable:
-            print(
-                f"ocrmill: {unreadable} unreadable line(s) in {args.output} ignored",
-                file=sys.stderr,
-            )
+    done = _resume_keys(args)
     pool_config = PoolConfig(
         task_timeout_s=args.timeout,
         max_retries=args.retries,
@@ -227,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _cmd_run_ray(args: argparse.Namespace, config: Config) -> int:
     """``ocrmill run --ray``: the same inputs, records and exit codes, read by Ray Data actors."""
     from ocrmill.batch.progress import Progress
-    from ocrmill.batch.sinks import JsonlSink, read_done_keys
+    from ocrmill.batch.sinks import JsonlSink
     from ocrmill.distributed.ray import RaySession, import_ray, plan_actors, run_batch_on_ray
     from ocrmill.runtime.plan import parse_workers
 
@@ -239,15 +243,7 @@ def _cmd_run_ray(args: argparse.Namespace, config: Config) -> int:
         if value:
             raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
     plan = _plan(args)
-    done: set[tuple[str, int | None]] = set()
-    if args.resume and args.output != "-":
-        done, unreadable = read_done_keys(Path(args.output))
-        print(f"ocrmill: resuming: {len(done)} records already in {args.output}", file=sys.stderr)
-        if unreadable:
-            print(
-                f"ocrmill: {unreadable} unreadable line(s) in {args.output} ignored",
-                file=sys.stderr,
-            )
+    done = _resume_keys(args)
     progress = Progress(enabled=not args.quiet)
     with RaySession(args.ray_address) as session:
         actors = plan_actors(
@@ -492,15 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=float, default=600.0, metavar="S", help="per-task timeout (s)"
     )
     run.add_argument("--retries", type=int, default=1, help="retries of a task whose worker died")
-    run.add_argument(
-        "--pdf-dpi", type=_positive_int, default=200, metavar="N", help="PDF render DPI"
-    )
-    run.add_argument(
-        "--max-tasks-per-worker", type=_positive_int, metavar="N", help="recycle workers"
-    )
-    run.add_argument(
-        "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
-    )
+    add_pool_options(run)
     run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     run.add_argument(
         "--ray",
@@ -635,15 +623,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     limits.add_argument(
         "--timeout", type=float, default=300.0, metavar="S", help="per-task timeout in a worker"
     )
-    serve.add_argument(
-        "--pdf-dpi", type=_positive_int, default=200, metavar="N", help="PDF render DPI"
-    )
-    serve.add_argument(
-        "--max-tasks-per-worker", type=_positive_int, metavar="N", help="recycle workers"
-    )
-    serve.add_argument(
-        "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
-    )
+    add_pool_options(serve)
     serve.add_argument(
         "--log-level",
         default="info",
@@ -657,6 +637,19 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 DEFAULT_FACTORY = "ocrmill.runtime.worker:build_engine"
+
+
+def add_pool_options(parser: argparse.ArgumentParser) -> None:
+    """Worker-pool options shared by `run` and `serve`."""
+    parser.add_argument(
+        "--pdf-dpi", type=_positive_int, default=200, metavar="N", help="PDF render DPI"
+    )
+    parser.add_argument(
+        "--max-tasks-per-worker", type=_positive_int, metavar="N", help="recycle workers"
+    )
+    parser.add_argument(
+        "--max-worker-rss", type=_positive_int, metavar="MB", help="recycle a worker above this RSS"
+    )
 
 
 def add_device_options(parser: argparse.ArgumentParser) -> None:

@@ -117,6 +117,25 @@ class ResourceLimitError(OcrmillError):
     http_status = 503
 
 
+class PoolClosedError(OcrmillError):
+    """Work was submitted to, or cut short by, a worker pool that is shut down."""
+
+    code = "pool_closed"
+
+
+class QueueFullError(OcrmillError):
+    """The bounded queue is full and the caller asked not to wait."""
+
+    code = "queue_full"
+    http_status = 503
+
+
+class PoolStartError(OcrmillError):
+    """Workers could not build their engine (bad model, bad factory, ...)."""
+
+    code = "pool_start_failed"
+
+
 class InternalError(OcrmillError):
     """An unexpected exception while processing one input, wrapped as a value."""
 
@@ -138,6 +157,9 @@ ERROR_CLASSES: dict[str, type[OcrmillError]] = {
         TaskTimeoutError,
         WorkerCrashedError,
         ResourceLimitError,
+        PoolClosedError,
+        QueueFullError,
+        PoolStartError,
         InternalError,
     )
 }

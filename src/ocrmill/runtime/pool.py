@@ -27,29 +27,19 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ocrmill.config import Config, ReadOptions
-from ocrmill.errors import OcrmillError, TaskTimeoutError, WorkerCrashedError
+from ocrmill.errors import (
+    OcrmillError,
+    PoolClosedError,
+    PoolStartError,
+    QueueFullError,
+    TaskTimeoutError,
+    WorkerCrashedError,
+)
 from ocrmill.results import PageFailure, Result
 from ocrmill.runtime.plan import WorkerPlan
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, Task, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
-
-
-class PoolClosedError(OcrmillError):
-    code = "pool_closed"
-
-
-class QueueFullError(OcrmillError):
-    """The bounded queue is full and the caller asked not to wait."""
-
-    code = "queue_full"
-    http_status = 503
-
-
-class PoolStartError(OcrmillError):
-    """Workers could not build their engine (bad model, bad factory, ...)."""
-
-    code = "pool_start_failed"
 
 
 @dataclass(frozen=True)
