@@ -154,7 +154,24 @@ def test_user_dictionary_must_fit_the_model(engine, tmp_path):
 
 
 def test_providers_are_reported(engine):
-    assert all("CPUExecutionProvider" in p for p in engine.providers.values())
+    # auto on the CPU: OpenVINO runs det and cls, ONNX Runtime runs rec (see backends/base).
+    assert engine.providers == {
+        "det": ("OpenVINO:CPU",),
+        "rec": ("CPUExecutionProvider",),
+        "cls": ("OpenVINO:CPU",),
+    }
+
+
+def test_backends_read_the_same_text(engine):
+    from ocrmill.config import BackendConfig
+    from ocrmill.engine import Engine
+
+    ort_only = Engine(Config(backend=BackendConfig(name="onnxruntime")))
+    page = np.asarray(render_page(SENTENCES, size=28))
+    expected = ort_only.read(page)
+    got = engine.read(page)
+    assert got.text == expected.text
+    assert Levenshtein.normalized_distance(got.text, "\n".join(SENTENCES)) < 0.03
 
 
 def test_given_name_wins_over_a_decoded_image_name(engine):

@@ -163,11 +163,53 @@ def cmd_read(args: argparse.Namespace) -> int:
     return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
 
 
-def _plan(args: argparse.Namespace):
+def _plan(args: argparse.Namespace, config: Config | None = None):
+    """The worker plan for ``--device`` / ``--workers``, sized by a measured GPU footprint
+    when an earlier run recorded one (see :func:`_record_footprint`)."""
+    from ocrmill.backends.base import cuda_backend_name
     from ocrmill.runtime.devices import probe
-    from ocrmill.runtime.plan import plan_workers
+    from ocrmill.runtime.plan import GPU_FOOTPRINT_ESTIMATE, plan_workers
 
-    return plan_workers(probe(), device=args.device, workers=args.workers)
+    config = config or config_from_args(args)
+    gpu_backend = cuda_backend_name(config.backend)
+    footprint = GPU_FOOTPRINT_ESTIMATE
+    if gpu_backend is not None:
+        footprint = _footprints().get(_footprint_key(config, gpu_backend)) or footprint
+    return plan_workers(
+        probe(),
+        device=args.device,
+        workers=args.workers,
+        gpu_backend=gpu_backend,
+        footprint_bytes=footprint,
+        cpu_workers=getattr(args, "cpu_workers", 0) or 0,
+    )
+
+
+def _footprints():
+    from ocrmill.runtime.plan import FootprintCache
+
+    return FootprintCache()
+
+
+def _footprint_key(config: Config, backend: str) -> str:
+    from ocrmill.models import resolve_models
+
+    files = resolve_models(config.models)
+    preset_key = f"{config.read.det.limit_side_len}/{config.read.rec.max_batch_size}"
+    return _footprints().key([files.det, files.rec, files.cls], backend, preset_key)
+
+
+def _record_footprint(config: Config, pool) -> None:
+    """Remember the largest GPU memory a worker measured after warm-up, for the next plan."""
+    from ocrmill.backends.base import cuda_backend_name
+
+    measured = [w["gpu_bytes"] for w in pool.metrics()["workers"] if w.get("gpu_bytes")]
+    backend = cuda_backend_name(config.backend)
+    if measured and backend is not None:
+        try:
+            _footprints().put(_footprint_key(config, backend), max(measured))
+        except OSError:
+            pass  # a read-only home only costs the estimate next time
 
 
 def _resume_keys(args: argparse.Namespace) -> set[tuple[str, int | None]]:
@@ -194,7 +236,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     if args.ray or args.ray_address:
         return _cmd_run_ray(args, config)
-    plan = _plan(args)
+    plan = _plan(args, config)
     print(f"ocrmill: {plan.describe()}", file=sys.stderr)
     done = _resume_keys(args)
     pool_config = PoolConfig(
@@ -209,6 +251,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     with JsonlSink(args.output, append=args.resume) as sink:
         try:
             pool.start()
+            _record_footprint(config, pool)
             summary = run_batch(
                 args.inputs,
                 pool,
@@ -242,7 +285,7 @@ def _cmd_run_ray(args: argparse.Namespace, config: Config) -> int:
     ):
         if value:
             raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
-    plan = _plan(args)
+    plan = _plan(args, config)
     done = _resume_keys(args)
     progress = Progress(enabled=not args.quiet)
     with RaySession(args.ray_address) as session:
@@ -288,7 +331,7 @@ def cmd_video_filter(args: argparse.Namespace) -> int:
     paths = video_paths(args.inputs)
     samples: list[list[str]] = [paths] if args.one_sample else [[p] for p in paths]
     config = config_from_args(args)
-    plan = _plan(args)
+    plan = _plan(args, config)
     print(f"ocrmill: {plan.describe()}", file=sys.stderr)
     pool_config = PoolConfig(task_timeout_s=args.timeout, engine_factory=args.engine_factory)
     pool = WorkerPool(plan, config, pool_config)
@@ -526,7 +569,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
     config = config_from_args(args)
-    plan = _plan(args)
+    plan = _plan(args, config)
     print(f"ocrmill: {plan.describe()}", file=sys.stderr)
     limits = Limits(
         max_queue=args.max_queue,
@@ -656,6 +699,13 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("workers")
     group.add_argument("--workers", default="auto", help="worker processes: auto or N")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    group.add_argument(
+        "--cpu-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with GPU workers: N CPU workers too, for tasks that run out of GPU memory",
+    )
 
 
 def _version() -> str:

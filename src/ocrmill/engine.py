@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.backends import create_backend
+from ocrmill.backends.split import run_splitting
 from ocrmill.config import ClsOptions, Config, ReadOptions, RecOptions
-from ocrmill.errors import InternalError, ModelError, OcrmillError
+from ocrmill.errors import InternalError, ModelError, OcrmillError, ResourceLimitError
 from ocrmill.models import (
     ModelFiles,
     ctc_vocabulary,
@@ -66,9 +67,9 @@ class Engine:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
         self.files: ModelFiles = resolve_models(self.config.models)
-        self._det = create_backend(self.files.det, self.config.backend)
-        self._rec = create_backend(self.files.rec, self.config.backend)
-        self._cls = create_backend(self.files.cls, self.config.backend)
+        self._det = create_backend(self.files.det, self.config.backend, "det")
+        self._rec = create_backend(self.files.rec, self.config.backend, "rec")
+        self._cls = create_backend(self.files.cls, self.config.backend, "cls")
         self.vocabulary = self._load_vocabulary()
 
     # -- construction ---------------------------------------------------------------
@@ -137,17 +138,18 @@ class Engine:
         pages = [p for p in slots if isinstance(p, _Page)]
         try:
             self._classify_and_recognize(pages, opts)
+        except ResourceLimitError as exc:  # out of memory even one crop at a time
+            err: OcrmillError = exc
         except OcrmillError:
             raise
         except Exception as exc:  # a bug or backend failure: fail these pages, not the caller
             err = InternalError(f"recognition failed: {type(exc).__name__}: {exc}")
-            return [
-                PageFailure.from_error(s.image.name, err, s.image.page)
-                if isinstance(s, _Page)
-                else s
-                for s in slots
-            ]
-        return [self._finish(s, opts.rec) if isinstance(s, _Page) else s for s in slots]
+        else:
+            return [self._finish(s, opts.rec) if isinstance(s, _Page) else s for s in slots]
+        return [
+            PageFailure.from_error(s.image.name, err, s.image.page) if isinstance(s, _Page) else s
+            for s in slots
+        ]
 
     # -- stages -----------------------------------------------------------------------
 
@@ -186,7 +188,7 @@ class Engine:
         if opts.tile.huge == "tile" and max(h, w) > opts.tile.tile_above:
             return self._detect_tiled(pixels, opts)
         tensor, geometry = detect.prepare_det_input(pixels, opts.det)
-        prob = self._det.run(tensor)[0, 0]
+        prob = run_splitting(self._det.run, tensor)[0, 0]
         quads, scores = detect.db_boxes(prob, opts.det)
         quads = detect.boxes_to_page(quads, geometry)
         return detect.drop_degenerate(quads, scores)
@@ -212,7 +214,7 @@ class Engine:
                     detect.prepare_det_input(pixels[y0:y1, x0:x1], det)
                     for x0, y0, x1, y1 in (tiles[i] for i in chunk)
                 ]
-                probs = self._det.run(np.concatenate([p[0] for p in prepared]))
+                probs = run_splitting(self._det.run, np.concatenate([p[0] for p in prepared]))
                 for k, i in enumerate(chunk):
                     quads, scores = detect.db_boxes(probs[k, 0], det)
                     quads = detect.boxes_to_page(quads, prepared[k][1])
@@ -260,7 +262,7 @@ class Engine:
         )
         for start in range(0, len(order), opts.batch_size):
             chunk = order[start : start + opts.batch_size]
-            probs = self._cls.run(classify.cls_batch([crops[i] for i in chunk]))
+            probs = run_splitting(self._cls.run, classify.cls_batch([crops[i] for i in chunk]))
             for i, flip in zip(chunk, classify.upside_down(probs, opts.thresh)):
                 if flip:
                     out[i] = classify.rotate_180(crops[i])
@@ -289,14 +291,21 @@ class Engine:
         results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
         for batch in recognize.plan_rec_batches(widths, opts):
             width = max(widths[i] for i in batch)
-            probs = self._rec.run(recognize.rec_batch([crops[i] for i in batch], width))
-            if len(probs) != len(batch):
-                raise ModelError(
-                    f"recognizer returned {len(probs)} rows for a batch of {len(batch)}"
-                )
-            for i, decoded in zip(batch, recognize.ctc_greedy_decode(probs, self.vocabulary)):
+            tensor = recognize.rec_batch([crops[i] for i in batch], width)
+            idx, best = run_splitting(self._rec_top1, tensor)
+            if len(idx) != len(batch):
+                raise ModelError(f"recognizer returned {len(idx)} rows for a batch of {len(batch)}")
+            for i, decoded in zip(batch, recognize.decode_indices(idx, best, self.vocabulary)):
                 results[i] = decoded
         return results
+
+    def _rec_top1(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best class and its probability per time step; on the device when it can."""
+        top1 = getattr(self._rec, "run_top1", None)
+        if top1 is not None:
+            idx, best = top1(batch)
+            return np.asarray(idx), np.asarray(best)
+        return recognize.top1(self._rec.run(batch))
 
     def _finish(self, page: _Page, opts: RecOptions) -> PageResult:
         lines: list[TextLine] = []

@@ -6,7 +6,8 @@ An input is ``bytes`` (or a path to a file holding them) with a command:
 * ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
   (then create it), so a retry succeeds;
 * ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
-* ``bad`` - an input error record.
+* ``bad`` - an input error record;  ``gpu-oom:TEXT`` - a ``resource_limit`` record on a GPU
+  worker (out of GPU memory), ``TEXT`` read on a CPU worker.
 
 Workers import this module by the factory path ``tests.fault.engines:fake_engine``.
 """
@@ -19,14 +20,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ocrmill.errors import CorruptImageError
+from ocrmill.errors import CorruptImageError, ResourceLimitError
 from ocrmill.results import PageFailure, PageResult, TextLine
 
 _LEAKED: list[bytearray] = []
 
 
 class FakeEngine:
-    def __init__(self, crash_on_start: bool = False) -> None:
+    def __init__(self, crash_on_start: bool = False, device: str = "cpu") -> None:
+        self.device = device
         if crash_on_start:
             os.kill(os.getpid(), signal.SIGKILL)
 
@@ -54,6 +56,11 @@ class FakeEngine:
             block = bytearray(int(mb) * 1024 * 1024)
             block[::4096] = b"x" * len(block[::4096])  # touch every page so RSS grows
             _LEAKED.append(block)
+        if command.startswith("gpu-oom:"):
+            if self.device != "cpu":
+                err = ResourceLimitError(f"{name}: CUDA out of memory (fake)")
+                return PageFailure.from_error(name, err)
+            command = "ok:" + command.split(":", 1)[1] + f" on {self.device}"
         if command == "bad":
             return PageFailure.from_error(name, CorruptImageError(f"{name}: bad on purpose"))
         text = command.split(":", 1)[1] if command.startswith("ok:") else command
@@ -72,7 +79,7 @@ class FakeEngine:
 
 
 def fake_engine(config: Any, device: str, threads: int) -> FakeEngine:
-    return FakeEngine()
+    return FakeEngine(device=device)
 
 
 def crashing_at_start(config: Any, device: str, threads: int) -> FakeEngine:

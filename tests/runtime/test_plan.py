@@ -116,3 +116,17 @@ def test_footprint_cache_round_trip(tmp_path):
     assert FootprintCache(tmp_path / "fp.json").get(key) == 1_234_567
     model.write_bytes(b"x" * 11)  # a different model file is a different key
     assert cache.get(FootprintCache.key([model], "torch", "balanced")) is None
+
+
+def test_cpu_workers_beside_gpus_for_out_of_memory_tasks():
+    plan = plan_workers(
+        inv(cpus=8, gpus=[gpu(0, 9)]), gpu_backend="torch", footprint_bytes=2 * GIB, cpu_workers=2
+    )
+    assert [s.device for s in plan.slots] == ["cuda:0"] * 4 + ["cpu", "cpu"]
+    assert plan.device_kind == "cuda"
+    assert any("run out of GPU memory" in r for r in plan.reasons)
+
+
+def test_cpu_workers_are_not_added_to_a_cpu_plan():
+    plan = plan_workers(inv(cpus=4), device="cpu", cpu_workers=2)
+    assert len(plan.slots) == 4

@@ -197,3 +197,29 @@ time.sleep(600)
         time.sleep(0.1)
     alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     assert alive == [], "workers outlived their parent (one was hung in a task)"
+
+
+def _gpu_pool(slots: tuple[WorkerSlot, ...]) -> WorkerPool:
+    # A fake engine on a "cuda:0" slot: no CUDA is touched, the device only picks behaviour.
+    cfg = PoolConfig(engine_factory=FAKE, warmup=False)
+    return WorkerPool(WorkerPlan(slots, ()), Config(), cfg)
+
+
+def test_gpu_out_of_memory_goes_to_a_cpu_worker():
+    with _gpu_pool((WorkerSlot("cuda:0", 1), WorkerSlot("cpu", 1))) as pool:
+        futures = [pool.submit(task(pool, f"gpu-oom:big{i}")) for i in range(3)]
+        futures += [pool.submit(task(pool, f"ok:small{i}")) for i in range(6)]
+        got = texts(futures)
+        assert got[:3] == [f"big{i} on cpu" for i in range(3)]
+        assert got[3:] == [f"small{i}" for i in range(6)]
+        m = pool.metrics()
+        assert m["restarts"]["gpu_oom_to_cpu"] == 3
+        gpu = next(w for w in m["workers"] if w["device"] == "cuda:0")
+        assert gpu["state"] == "idle"  # the GPU worker was not killed for an OOM
+
+
+def test_gpu_out_of_memory_without_a_cpu_worker_is_a_resource_limit_record():
+    with _gpu_pool((WorkerSlot("cuda:0", 1),)) as pool:
+        futures = [pool.submit(task(pool, "gpu-oom:big")), pool.submit(task(pool, "ok:next"))]
+        assert texts(futures) == ["<resource_limit>", "next"]
+        assert "gpu_oom_to_cpu" not in pool.metrics()["restarts"]

@@ -69,9 +69,14 @@ def ctc_greedy_decode(probs: np.ndarray, vocabulary: Sequence[str]) -> list[tupl
     Repeated classes collapse, the blank (class 0) is dropped; a line's score is the mean
     of the kept steps' probabilities (0.0 for an empty line).
     """
+    return decode_indices(*top1(probs), vocabulary)
+
+
+def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per time step of a BxTxC batch: the best class (BxT) and its probability (BxT)."""
     idx = probs.argmax(axis=2)
     best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]
-    return decode_indices(idx, best, vocabulary)
+    return idx, best
 
 
 def decode_indices(

@@ -124,6 +124,33 @@ def probe_gpus() -> tuple[tuple[GpuInfo, ...], str]:
     return tuple(gpus), ""
 
 
+def process_gpu_bytes(nvml_index: int, pid: int | None = None) -> int | None:
+    """GPU memory NVML charges to process ``pid`` (default: this one) on GPU ``nvml_index``.
+
+    None when NVML cannot tell (no driver, or a PID namespace hides the process).
+    """
+    pid = os.getpid() if pid is None else pid
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:
+        return None
+    try:
+        handle = pynvml.nvmlDeviceGetHandleByIndex(nvml_index)
+        for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            if proc.pid == pid and proc.usedGpuMemory is not None:
+                return int(proc.usedGpuMemory)
+        return None
+    except Exception:
+        return None
+    finally:
+        try:
+            pynvml.nvmlShutdown()
+        except Exception:
+            pass
+
+
 def probe() -> Inventory:
     """Everything the planner needs, gathered without touching CUDA."""
     gpus, note = probe_gpus()

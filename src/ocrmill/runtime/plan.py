@@ -114,11 +114,14 @@ def plan_workers(
     footprint_bytes: int = GPU_FOOTPRINT_ESTIMATE,
     reserve_bytes: int = GPU_RESERVE_BYTES,
     max_per_gpu: int = MAX_INSTANCES_PER_GPU,
+    cpu_workers: int = 0,
 ) -> WorkerPlan:
     """Decide the workers for ``device`` / ``workers`` on this inventory.
 
     ``gpu_backend`` names an installed backend able to run on CUDA (None: none is); without
     one, GPUs cannot be used and the plan falls back to CPU workers, saying why.
+    ``cpu_workers`` adds that many single-threaded CPU workers beside GPU workers: tasks
+    that run out of GPU memory even one crop at a time are retried there.
     """
     kind, index = parse_device(device)
     wanted = parse_workers(workers)
@@ -171,7 +174,13 @@ def plan_workers(
                 remaining[idx] -= 1
     threads = max(1, inv.cpus // max(1, count))
     threads = min(threads, 2)  # GPU workers need little CPU; leave cores for decoding
-    return WorkerPlan(tuple(WorkerSlot(d, threads) for d in devices), tuple(reasons))
+    slots = [WorkerSlot(d, threads) for d in devices]
+    if cpu_workers > 0:
+        slots += [WorkerSlot("cpu", 1)] * cpu_workers
+        reasons.append(
+            f"{cpu_workers} CPU worker(s) beside the GPUs for tasks that run out of GPU memory"
+        )
+    return WorkerPlan(tuple(slots), tuple(reasons))
 
 
 class FootprintCache:

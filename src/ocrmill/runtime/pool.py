@@ -63,6 +63,7 @@ class _Pending:
     future: Future[Result]
     attempts: int = 0  # failed solo attempts so far
     solo: bool = False  # retry alone so a culprit is not hidden in a batch
+    cpu_only: bool = False  # ran out of GPU memory: only a CPU worker may take it
 
 
 @dataclass
@@ -80,6 +81,7 @@ class _Worker:
     tasks_failed: int = 0
     busy_s: float = 0.0
     rss: int = 0
+    gpu_bytes: int | None = None  # GPU memory after warm-up (NVML), GPU workers only
     kill_reason: str | None = None
 
 
@@ -276,6 +278,7 @@ class WorkerPool:
                     "tasks_failed": w.tasks_failed,
                     "busy_s": round(w.busy_s, 3),
                     "rss_bytes": w.rss,
+                    "gpu_bytes": w.gpu_bytes,
                     "uptime_s": round(time.time() - w.started_at, 1),
                 }
                 for w in sorted(self._workers.values(), key=lambda w: w.spec.worker_id)
@@ -371,6 +374,7 @@ class WorkerPool:
         kind = message[0]
         if kind == "ready":
             w.state, w.pid, w.rss, w.deadline = "idle", message[2], message[3], None
+            w.gpu_bytes = message[4] if len(message) > 4 else None
             self._start_failures = 0
         elif kind == "fatal":
             _, _, code, detail = message
@@ -385,6 +389,8 @@ class WorkerPool:
                 p = by_id.pop(task_id, None)
                 if p is None:
                     continue
+                if self._send_to_cpu(w, p, result):
+                    continue
                 w.tasks_done += 1
                 if not result.ok:
                     w.tasks_failed += 1
@@ -395,6 +401,21 @@ class WorkerPool:
             w.batch, w.deadline, w.busy_s, w.rss = [], None, w.busy_s + busy, rss
             w.state = "idle"
             self._maybe_recycle(w)
+
+    def _send_to_cpu(self, w: _Worker, p: _Pending, result: Result) -> bool:
+        """Requeue a task that ran out of GPU memory for a CPU worker, when the plan has one."""
+        if (
+            result.ok
+            or getattr(result, "code", None) != "resource_limit"
+            or not w.spec.device.startswith("cuda")
+            or p.cpu_only
+            or not any(s.device == "cpu" for s in self.plan.slots)
+        ):
+            return False
+        p.cpu_only = p.solo = True
+        self._restarts["gpu_oom_to_cpu"] += 1
+        self._pending.appendleft(p)
+        return True
 
     def _maybe_recycle(self, w: _Worker) -> None:
         cfg = self.pool_config
@@ -484,8 +505,13 @@ class WorkerPool:
                 return
             if w.state != "idle":
                 continue
-            batch = [self._pending.popleft()]
-            if not batch[0].solo:
+            on_gpu = w.spec.device.startswith("cuda")
+            first = next((p for p in self._pending if not (on_gpu and p.cpu_only)), None)
+            if first is None:
+                continue
+            self._pending.remove(first)
+            batch = [first]
+            if not first.solo:
                 while (
                     self._pending
                     and len(batch) < self.pool_config.max_batch

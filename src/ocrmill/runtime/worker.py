@@ -77,10 +77,16 @@ class EngineLike(Protocol):
 
 
 def build_engine(config: Config, device: str, threads: int) -> EngineLike:
-    """The default engine factory: an :class:`~ocrmill.engine.Engine` on the CPU."""
+    """The default engine factory: an :class:`~ocrmill.engine.Engine` on ``device``.
+
+    A GPU worker sees only its own GPU (``CUDA_VISIBLE_DEVICES`` is set before any import),
+    so inside the worker that GPU is ``cuda:0``.
+    """
     from ocrmill.engine import Engine
 
-    backend = replace(config.backend, threads=threads)
+    backend = replace(
+        config.backend, threads=threads, device="cuda:0" if device.startswith("cuda") else "cpu"
+    )
     return Engine(replace(config, backend=backend))
 
 
@@ -133,6 +139,8 @@ def _prepare_environment(spec: WorkerSpec) -> None:
     for var in THREAD_ENV_VARS:
         os.environ[var] = str(spec.threads)
     if spec.device.startswith("cuda:"):
+        # Slot indices are NVML's, which count GPUs in PCI bus order; make CUDA count alike.
+        os.environ["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
         os.environ["CUDA_VISIBLE_DEVICES"] = spec.device.split(":", 1)[1]
     else:
         # A CPU worker must never create a CUDA context, whatever libraries it loads.
@@ -179,6 +187,15 @@ def run_tasks(engine: EngineLike, tasks: list[Task], config: Config) -> list[tup
     return [(t.id, out[t.id]) for t in tasks]
 
 
+def _gpu_footprint(spec: WorkerSpec) -> int | None:
+    """GPU memory this worker holds after warm-up (NVML), or None on the CPU."""
+    if not spec.device.startswith("cuda:"):
+        return None
+    from ocrmill.runtime.devices import process_gpu_bytes
+
+    return process_gpu_bytes(int(spec.device.split(":", 1)[1]))
+
+
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of a worker process."""
     _die_with_parent()
@@ -195,7 +212,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
             conn.send(("fatal", spec.worker_id, str(code), detail))
         finally:
             os._exit(3)
-    conn.send(("ready", spec.worker_id, os.getpid(), current_rss()))
+    conn.send(("ready", spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
     while True:
         try:
             message = conn.recv()

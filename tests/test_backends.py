@@ -1,0 +1,132 @@
+"""Backend choice per device and model role, and ONNX Runtime provider options."""
+
+from __future__ import annotations
+
+import pytest
+
+from ocrmill.backends import base
+from ocrmill.backends.onnx import execution_providers, is_out_of_memory
+from ocrmill.config import BackendConfig
+from ocrmill.errors import ConfigError
+
+ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def _installed(monkeypatch, *modules: str, ort_cuda: bool = False) -> None:
+    monkeypatch.setattr(base, "_installed", lambda name: name in modules)
+    monkeypatch.setattr(base, "_onnxruntime_has_cuda", lambda: ort_cuda)
+
+
+def test_auto_on_cpu_uses_openvino_for_det_and_cls_only(monkeypatch):
+    _installed(monkeypatch, "openvino", "onnxruntime")
+    cfg = BackendConfig()
+    assert [base.resolve_backend_name(cfg, r) for r in ("det", "cls", "rec")] == [
+        "openvino",
+        "openvino",
+        "onnxruntime",
+    ]
+
+
+def test_auto_on_cpu_without_openvino_is_onnxruntime(monkeypatch):
+    _installed(monkeypatch, "onnxruntime")
+    assert base.resolve_backend_name(BackendConfig(), "det") == "onnxruntime"
+
+
+def test_auto_on_cuda_prefers_onnxruntime_gpu_then_torch(monkeypatch):
+    cfg = BackendConfig(device="cuda:0")
+    _installed(monkeypatch, "torch", "onnx2torch", ort_cuda=True)
+    assert base.resolve_backend_name(cfg, "rec") == "onnxruntime"
+    _installed(monkeypatch, "torch", "onnx2torch", ort_cuda=False)
+    assert base.resolve_backend_name(cfg, "rec") == "torch"
+    _installed(monkeypatch, "torch", ort_cuda=False)
+    with pytest.raises(ConfigError, match=r"ocrmill\[torch\]"):
+        base.resolve_backend_name(cfg, "rec")
+
+
+def test_cuda_backend_name_never_raises(monkeypatch):
+    _installed(monkeypatch)
+    assert base.cuda_backend_name(BackendConfig()) is None
+    _installed(monkeypatch, "torch", "onnx2torch")
+    assert base.cuda_backend_name(BackendConfig()) == "torch"
+    assert base.cuda_backend_name(BackendConfig(name="openvino")) is None
+
+
+def test_explicit_backend_name_wins(monkeypatch):
+    _installed(monkeypatch, "openvino")
+    assert base.resolve_backend_name(BackendConfig(name="onnxruntime"), "det") == "onnxruntime"
+
+
+def test_cpu_providers_are_cpu_only():
+    assert execution_providers(BackendConfig(), ALL) == ["CPUExecutionProvider"]
+
+
+def test_cuda_providers_carry_device_and_memory_settings():
+    cfg = BackendConfig(
+        device="cuda:1",
+        gpu_mem_limit=3 * 1024**3,
+        arena_extend_strategy="kNextPowerOfTwo",
+        cudnn_conv_algo_search="EXHAUSTIVE",
+    )
+    providers = execution_providers(cfg, ALL)
+    assert providers[-1] == "CPUExecutionProvider"
+    name, options = providers[0]
+    assert name == "CUDAExecutionProvider"
+    assert options["device_id"] == 1
+    assert options["gpu_mem_limit"] == 3 * 1024**3
+    assert options["arena_extend_strategy"] == "kNextPowerOfTwo"
+    assert options["cudnn_conv_algo_search"] == "EXHAUSTIVE"
+
+
+def test_tensorrt_comes_first_only_when_asked_and_present():
+    cfg = BackendConfig(device="cuda", tensorrt=True)
+    assert execution_providers(cfg, ALL)[0][0] == "TensorrtExecutionProvider"
+    assert execution_providers(cfg, ALL[1:])[0][0] == "CUDAExecutionProvider"
+    assert execution_providers(BackendConfig(device="cuda"), ALL)[0][0] == "CUDAExecutionProvider"
+
+
+def test_cuda_device_without_cuda_provider_is_a_config_error():
+    with pytest.raises(ConfigError, match="onnxruntime-gpu"):
+        execution_providers(BackendConfig(device="cuda"), ["CPUExecutionProvider"])
+
+
+def test_out_of_memory_messages_are_recognized():
+    assert is_out_of_memory(RuntimeError("CUDA error: out of memory"))
+    assert is_out_of_memory(RuntimeError("Failed to allocate memory for requested buffer"))
+    assert not is_out_of_memory(RuntimeError("Invalid input shape"))
+
+
+def test_openvino_matches_onnxruntime_on_the_detector():
+    pytest.importorskip("openvino")
+    import numpy as np
+
+    from ocrmill.backends.onnx import OnnxBackend
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.models import shipped_model_dir
+
+    det = shipped_model_dir() / "PP-OCRv6_det_small.onnx"
+    x = np.random.default_rng(0).random((1, 3, 320, 480), dtype=np.float32)
+    ref = OnnxBackend(det, BackendConfig(name="onnxruntime")).run(x)
+    got = OpenVinoBackend(det, BackendConfig(name="openvino")).run(x)
+    assert got.shape == ref.shape
+    assert float(np.max(np.abs(got - ref))) < 1e-4
+
+
+def test_openvino_reads_model_metadata():
+    pytest.importorskip("openvino")
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.models import shipped_model_dir
+
+    rec = OpenVinoBackend(shipped_model_dir() / "PP-OCRv6_rec_small.onnx", BackendConfig())
+    assert len(rec.metadata()["character"].splitlines()) > 18000
+
+
+def test_openvino_refuses_a_gpu_device():
+    pytest.importorskip("openvino")
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.errors import ModelError
+    from ocrmill.models import shipped_model_dir
+
+    with pytest.raises(ModelError, match="CPU"):
+        OpenVinoBackend(
+            shipped_model_dir() / "PP-OCRv6_det_small.onnx", BackendConfig(device="cuda")
+        )
