@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,9 +12,16 @@ import pytest
 from .conftest import render_text
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, timeout: float = 120, env_extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env_extra or {})}
     return subprocess.run(
-        [sys.executable, "-m", "ocrmill", *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "ocrmill", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
     )
 
 
@@ -67,3 +75,13 @@ def test_help_is_fast_and_lazy():
     code = "import sys, ocrmill.cli; print('numpy' in sys.modules, 'onnxruntime' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.split() == ["False", "False"]
+
+
+def test_doctor_names_the_backends_that_really_loaded():
+    proc = run_cli("doctor", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "engine on cpu: det=OpenVINO:CPU, rec=CPUExecutionProvider, cls=OpenVINO:CPU" in out
+    assert "workers:" in out and "device=cpu" in out
+    forced = run_cli("doctor", "--device", "cpu", env_extra={"OCRMILL_BACKEND_NAME": "onnxruntime"})
+    assert "det=CPUExecutionProvider" in forced.stdout

@@ -181,3 +181,23 @@ def test_given_name_wins_over_a_decoded_image_name(engine):
     decoded = DecodedImage(pixels=pixels, name="/srv/uploads/7f3a.pdf", page=2)
     (result,) = engine.read_many([decoded], names=["report.pdf"])
     assert result.input == "report.pdf" and result.page == 2
+
+
+def test_batched_detection_reads_like_page_by_page(engine):
+    """GPU engines batch detection (inputs padded to shared buckets); the text must not
+    change. Exercised on the CPU by switching the engine's batching on."""
+    pages = [
+        np.asarray(render_page(SENTENCES[:2], size=28, width=700)),
+        np.asarray(render_page(SENTENCES, size=22, width=900)),
+        np.asarray(render_page(SENTENCES[1:3], size=30, width=760)),
+        np.asarray(render_page(SENTENCES[:1], size=20, width=500)),
+    ]
+    expected = [r.text for r in engine.read_many(pages)]
+    engine._batch_detection = True
+    try:
+        got = engine.read_many([*pages, b"not an image"], names=["a", "b", "c", "d", "bad"])
+    finally:
+        engine._batch_detection = False
+    assert [r.text for r in got[:4]] == expected
+    assert not got[4].ok and got[4].code == "unsupported_format"
+    assert all(r.timings_ms["detect"] > 0 for r in got[:4])

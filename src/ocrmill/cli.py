@@ -465,9 +465,9 @@ def _add_video_filter_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    """Print what this machine offers and the worker plan, with the reasons."""
-    import importlib.util
-
+    """Print what this machine offers, which backends really load, and the worker plan."""
+    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
     from ocrmill.runtime.devices import probe
     from ocrmill.runtime.plan import plan_workers
@@ -484,21 +484,34 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             )
     else:
         print(f"GPUs: none ({inv.gpu_note})")
+    for module in ("onnxruntime", "openvino", "torch", "onnx2torch"):
+        print(f"{module}: {_module_version(module) or 'not installed'}")
     try:
         import onnxruntime as ort
 
-        print(
-            f"onnxruntime {ort.__version__}; providers available: {', '.join(ort.get_available_providers())}"
-        )
+        print(f"onnxruntime providers available: {', '.join(ort.get_available_providers())}")
     except ImportError:
-        print("onnxruntime: not installed")
-    print(f"torch: {'installed' if importlib.util.find_spec('torch') else 'not installed'}")
+        pass
+    config = config_from_args(args)
     try:
-        files = resolve_models(config_from_args(args).models)
+        files = resolve_models(config.models)
         print(f"models: det={files.det}\n        rec={files.rec}\n        cls={files.cls}")
     except OcrmillError as exc:
         print(f"models: ERROR {exc.message}")
-    plan = plan_workers(inv, device=args.device, workers=args.workers)
+    gpu_backend = cuda_backend_name(config.backend)
+    devices = ["cpu"] + (["cuda:0"] if inv.gpus and gpu_backend else [])
+    for device in devices:
+        # Load the engine for real: what runs is what loaded, not what was asked for.
+        try:
+            backend = dataclasses.replace(config.backend, device=device)
+            engine = Engine(dataclasses.replace(config, backend=backend))
+            loaded = ", ".join(f"{role}={'/'.join(p)}" for role, p in engine.providers.items())
+            print(f"engine on {device}: {loaded}")
+        except OcrmillError as exc:
+            print(f"engine on {device}: ERROR {exc.message}")
+    if inv.gpus and gpu_backend is None:
+        print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
+    plan = plan_workers(inv, device=args.device, workers=args.workers, gpu_backend=gpu_backend)
     print(f"plan for device={args.device} workers={args.workers}:")
     print(plan.describe())
     return ExitCode.OK
@@ -706,6 +719,15 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="with GPU workers: N CPU workers too, for tasks that run out of GPU memory",
     )
+
+
+def _module_version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(module)
+    except PackageNotFoundError:
+        return None
 
 
 def _version() -> str:

@@ -42,6 +42,13 @@ def _input_label(image: object, name: str | None) -> str:
     return f"<{type(image).__name__}>"
 
 
+# GPU detection batches: detector inputs padded up to multiples of this many pixels, so
+# pages of similar size share a batch; at most this many pages per detector call.
+DET_BUCKET = 128
+DET_MAX_BATCH = 8
+_NO_QUADS = np.zeros((0, 4, 2), np.float32)
+
+
 def _ms(start: float) -> float:
     return (time.perf_counter() - start) * 1000.0
 
@@ -71,6 +78,8 @@ class Engine:
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
         self.vocabulary = self._load_vocabulary()
+        # Batching detection pays on GPUs; on CPUs it only adds padding work.
+        self._batch_detection = self.config.backend.device != "cpu"
 
     # -- construction ---------------------------------------------------------------
 
@@ -132,9 +141,8 @@ class Engine:
         names = list(names) if names is not None else [None] * len(images)
         if len(names) != len(images):
             raise ValueError("names must have one entry per image")
-        slots: list[Result | _Page] = []
-        for image, name in zip(images, names):
-            slots.append(self._detect_page(image, name, opts))
+        decoded = [self._decode(image, name) for image, name in zip(images, names)]
+        slots = self._detect_pages(decoded, opts)
         pages = [p for p in slots if isinstance(p, _Page)]
         try:
             self._classify_and_recognize(pages, opts)
@@ -153,9 +161,7 @@ class Engine:
 
     # -- stages -----------------------------------------------------------------------
 
-    def _detect_page(
-        self, image: ImageSource | DecodedImage, name: str | None, opts: ReadOptions
-    ) -> Result | _Page:
+    def _decode(self, image: ImageSource | DecodedImage, name: str | None) -> Result | _Page:
         t0 = time.perf_counter()
         try:
             decoded = (
@@ -167,25 +173,90 @@ class Engine:
             return PageFailure.from_error(_input_label(image, name), exc)
         if name and decoded.name != name:  # e.g. a PDF page rendered from a stored file
             decoded = dataclasses.replace(decoded, name=name)
-        timings = {"decode": _ms(t0)}
-        try:
-            t1 = time.perf_counter()
-            quads, _ = self._detect(decoded.pixels, opts)
-            timings["detect"] = _ms(t1)
-            t2 = time.perf_counter()
-            crops = crop_quads(decoded.pixels, quads)
-            timings["crop"] = _ms(t2)
-        except OcrmillError as exc:
-            return PageFailure.from_error(decoded.name, exc, decoded.page)
-        except Exception as exc:
-            err = InternalError(f"detection failed: {type(exc).__name__}: {exc}")
-            return PageFailure.from_error(decoded.name, err, decoded.page)
-        return _Page(image=decoded, quads=quads, crops=crops, timings=timings)
+        return _Page(image=decoded, quads=_NO_QUADS, crops=[], timings={"decode": _ms(t0)})
+
+    def _detect_pages(self, slots: list[Result | _Page], opts: ReadOptions) -> list[Result | _Page]:
+        """Find and crop the text boxes of every decoded page; a failure fails its page only.
+
+        On a GPU, pages the detector sees whole are run as batches (see
+        :meth:`_detect_batched`); elsewhere one page at a time.
+        """
+        pages = [s for s in slots if isinstance(s, _Page)]
+        if self._batch_detection:
+            whole = [p for p in pages if not self._tiled(p.image.pixels, opts)]
+            done = self._detect_batched(whole, opts)
+        else:
+            done = {}
+        out: list[Result | _Page] = []
+        for slot in slots:
+            if not isinstance(slot, _Page):
+                out.append(slot)
+                continue
+            page = slot
+            try:
+                t1 = time.perf_counter()
+                if id(page) in done:
+                    page.quads = done[id(page)]
+                else:
+                    page.quads, _ = self._detect(page.image.pixels, opts)
+                    page.timings["detect"] = _ms(t1)
+                t2 = time.perf_counter()
+                page.crops = crop_quads(page.image.pixels, page.quads)
+                page.timings["crop"] = _ms(t2)
+            except OcrmillError as exc:
+                out.append(PageFailure.from_error(page.image.name, exc, page.image.page))
+                continue
+            except Exception as exc:
+                err = InternalError(f"detection failed: {type(exc).__name__}: {exc}")
+                out.append(PageFailure.from_error(page.image.name, err, page.image.page))
+                continue
+            out.append(page)
+        return out
+
+    def _detect_batched(self, pages: list[_Page], opts: ReadOptions) -> dict[int, np.ndarray]:
+        """Detect pages in batches: each input padded up to a ``DET_BUCKET`` multiple, pages
+        of one padded shape run together (at most ``DET_MAX_BATCH`` per call).
+
+        Returns quads by ``id(page)``; a page whose batch failed is left out (the caller
+        then detects it alone, so one bad page cannot fail its neighbours).
+        """
+        prepared: dict[tuple[int, int], list[tuple[_Page, np.ndarray, detect.DetGeometry]]] = {}
+        for page in pages:
+            t0 = time.perf_counter()
+            tensor, geometry = detect.prepare_det_input(page.image.pixels, opts.det)
+            page.timings["detect"] = _ms(t0)
+            h, w = tensor.shape[2:]
+            key = (-(-h // DET_BUCKET) * DET_BUCKET, -(-w // DET_BUCKET) * DET_BUCKET)
+            prepared.setdefault(key, []).append((page, tensor, geometry))
+        found: dict[int, np.ndarray] = {}
+        for (bh, bw), group in prepared.items():
+            for start in range(0, len(group), DET_MAX_BATCH):
+                chunk = group[start : start + DET_MAX_BATCH]
+                t0 = time.perf_counter()
+                batch = np.zeros((len(chunk), 3, bh, bw), dtype=np.float32)
+                for k, (_, tensor, _) in enumerate(chunk):
+                    batch[k, :, : tensor.shape[2], : tensor.shape[3]] = tensor[0]
+                try:
+                    probs = run_splitting(self._det.run, batch)
+                except Exception:
+                    continue
+                share = _ms(t0) / len(chunk)
+                for k, (page, tensor, geometry) in enumerate(chunk):
+                    t1 = time.perf_counter()
+                    prob = probs[k, 0, : tensor.shape[2], : tensor.shape[3]]
+                    quads, scores = detect.db_boxes(prob, opts.det)
+                    quads = detect.boxes_to_page(quads, geometry)
+                    found[id(page)] = detect.drop_degenerate(quads, scores)[0]
+                    page.timings["detect"] += share + _ms(t1)
+        return found
+
+    @staticmethod
+    def _tiled(pixels: np.ndarray, opts: ReadOptions) -> bool:
+        return opts.tile.huge == "tile" and max(pixels.shape[:2]) > opts.tile.tile_above
 
     def _detect(self, pixels: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, np.ndarray]:
         """Text boxes of a page in page pixels: one detector pass, or tiles for huge pages."""
-        h, w = pixels.shape[:2]
-        if opts.tile.huge == "tile" and max(h, w) > opts.tile.tile_above:
+        if self._tiled(pixels, opts):
             return self._detect_tiled(pixels, opts)
         tensor, geometry = detect.prepare_det_input(pixels, opts.det)
         prob = run_splitting(self._det.run, tensor)[0, 0]

@@ -39,7 +39,7 @@ def test_cpu_threads_times_workers_never_exceed_cores():
 
 
 def test_auto_cpu_workers_limited_by_memory():
-    plan = plan_workers(inv(cpus=16, mem_gib=2), device="cpu")
+    plan = plan_workers(inv(cpus=16, mem_gib=3), device="cpu")
     assert len(plan.slots) == 2
     assert plan.slots[0].threads == 8
     assert any("GiB available" in r for r in plan.reasons)

@@ -34,6 +34,11 @@ class InferenceBackend(Protocol):
 BACKENDS = ("onnxruntime", "openvino", "torch")
 
 
+def cache_root(config: BackendConfig) -> Path:
+    """Where backends keep converted and compiled models (one subfolder per backend)."""
+    return Path(config.cache_dir or Path.home() / ".cache" / "ocrmill").expanduser()
+
+
 def _installed(module: str) -> bool:
     import importlib.util
 

@@ -13,13 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ocrmill.backends.base import cache_root
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ModelError
-
-
-def cache_root(config: BackendConfig) -> Path:
-    """Where converted and compiled models are kept."""
-    return Path(config.cache_dir or Path.home() / ".cache" / "ocrmill").expanduser()
 
 
 class OpenVinoBackend:

@@ -20,8 +20,10 @@ from ocrmill.runtime.devices import Inventory
 
 GIB = 1024**3
 # Resident memory of one CPU worker with the PP-OCRv6 small models, measured on
-# ../shared/data/docs (peak ~600 MiB); used to keep auto worker counts inside RAM.
-CPU_WORKER_BYTES = 800 * 1024**2
+# ../shared/data/docs: peak ~1.25 GiB with OpenVINO running the detector (it keeps its
+# working memory between calls; ~0.6 GiB on ONNX Runtime alone). Keeps auto worker
+# counts inside RAM.
+CPU_WORKER_BYTES = 1300 * 1024**2
 # GPU memory one engine instance needs until a worker has measured its own.
 GPU_FOOTPRINT_ESTIMATE = 2 * GIB
 GPU_RESERVE_BYTES = 1 * GIB
