@@ -102,7 +102,8 @@ def run_case(
     from ocrmill.runtime.pool import PoolConfig, WorkerPool
     from ocrmill.runtime.worker import Task
 
-    pool_config = PoolConfig(max_batch=1 if sequential else max_batch, queue_size=4096)
+    batch = 1 if sequential else max_batch
+    pool_config = PoolConfig(max_batch=batch, max_batch_gpu=batch, queue_size=4096)
     with WorkerPool(plan, config, pool_config) as pool:
         workers = pool.metrics()["workers"]
         tasks = [(n, b) for _ in range(repeat) for n, b in images]

@@ -314,12 +314,16 @@ class Engine:
         weights = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], dtype=np.float64)
         share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
         t0 = time.perf_counter()
-        if opts.cls.enabled:
+        if opts.cls.enabled and opts.cls.mode == "always":
             crops = self._classify(crops, opts.cls)
         cls_ms = _ms(t0)
         t1 = time.perf_counter()
         texts = self._recognize(crops, opts.rec)
         rec_ms = _ms(t1)
+        if opts.cls.enabled and opts.cls.mode == "doubtful":
+            t2 = time.perf_counter()
+            self._reread_upside_down(crops, texts, opts)
+            cls_ms += _ms(t2)
         for i, p in enumerate(pages):
             p.timings["classify"] = float(cls_ms * share[i])
             p.timings["recognize"] = float(rec_ms * share[i])
@@ -327,7 +331,12 @@ class Engine:
             pages[owner].texts.append(text)
 
     def _classify(self, crops: list[np.ndarray], opts: ClsOptions) -> list[np.ndarray]:
-        out = list(crops)
+        """Every crop the classifier calls upside down, turned by 180 degrees."""
+        flips = self._upside_down(crops, opts)
+        return [classify.rotate_180(c) if f else c for c, f in zip(crops, flips)]
+
+    def _upside_down(self, crops: list[np.ndarray], opts: ClsOptions) -> list[bool]:
+        flips = [False] * len(crops)
         order = sorted(
             range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1)
         )
@@ -335,9 +344,25 @@ class Engine:
             chunk = order[start : start + opts.batch_size]
             probs = run_splitting(self._cls.run, classify.cls_batch([crops[i] for i in chunk]))
             for i, flip in zip(chunk, classify.upside_down(probs, opts.thresh)):
-                if flip:
-                    out[i] = classify.rotate_180(crops[i])
-        return out
+                flips[i] = bool(flip)
+        return flips
+
+    def _reread_upside_down(
+        self, crops: list[np.ndarray], texts: list[tuple[str, float]], opts: ReadOptions
+    ) -> None:
+        """Classify only the doubtful readings; re-read those the classifier calls upside
+        down turned by 180 degrees, and keep whichever reading is more confident."""
+        doubtful = [i for i, (_, score) in enumerate(texts) if score < opts.cls.doubtful_below]
+        if not doubtful:
+            return
+        flips = self._upside_down([crops[i] for i in doubtful], opts.cls)
+        turned = [i for i, flip in zip(doubtful, flips) if flip]
+        if not turned:
+            return
+        again = self._recognize([classify.rotate_180(crops[i]) for i in turned], opts.rec)
+        for i, reading in zip(turned, again):
+            if reading[1] > texts[i][1]:
+                texts[i] = reading
 
     def _recognize(self, crops: list[np.ndarray], opts: RecOptions) -> list[tuple[str, float]]:
         widths = [recognize.rec_width(c, opts) for c in crops]

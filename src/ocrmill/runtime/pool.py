@@ -49,7 +49,11 @@ class PoolConfig:
     max_tasks_per_worker: int | None = None
     max_worker_rss_bytes: int | None = None
     queue_size: int = 64  # tasks accepted but not yet handed to a worker
-    max_batch: int = 4  # tasks handed to one worker at once
+    # Tasks handed to one worker at once (its engine batches recognition across them).
+    max_batch: int = 4
+    # The same for GPU workers: a GPU needs big batches to be busy (detection is batched by
+    # shape bucket there too).
+    max_batch_gpu: int = 16
     start_timeout_s: float = 600.0
     engine_factory: str = DEFAULT_ENGINE_FACTORY
     warmup: bool = True
@@ -511,12 +515,9 @@ class WorkerPool:
                 continue
             self._pending.remove(first)
             batch = [first]
+            limit = self.pool_config.max_batch_gpu if on_gpu else self.pool_config.max_batch
             if not first.solo:
-                while (
-                    self._pending
-                    and len(batch) < self.pool_config.max_batch
-                    and not self._pending[0].solo
-                ):
+                while self._pending and len(batch) < limit and not self._pending[0].solo:
                     batch.append(self._pending.popleft())
             batch = [
                 p for p in batch if p.future.running() or p.future.set_running_or_notify_cancel()

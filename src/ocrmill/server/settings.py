@@ -66,4 +66,7 @@ class ServerSettings:
     def feed_window(self) -> int:
         if self.limits.feed_window is not None:
             return max(1, self.limits.feed_window)
-        return 2 * len(self.plan.slots) * max(1, self.pool.max_batch)
+        per_worker = (
+            self.pool.max_batch_gpu if self.plan.device_kind == "cuda" else self.pool.max_batch
+        )
+        return 2 * len(self.plan.slots) * max(1, per_worker)
