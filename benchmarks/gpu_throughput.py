@@ -39,13 +39,15 @@ RESULTS_DIR = ROOT / "benchmarks" / "results"
 class GpuSampler:
     """Samples utilisation (%) and used memory of one GPU through NVML in a thread."""
 
-    def __init__(self, index: int, period_s: float = 0.1) -> None:
-        import pynvml
-
-        self._nvml = pynvml
-        pynvml.nvmlInit()
-        self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+    def __init__(self, index: int | None, period_s: float = 0.1) -> None:
         self._period = period_s
+        self._handle = None
+        if index is not None:  # None: a CPU dry run, nothing to sample
+            import pynvml
+
+            self._nvml = pynvml
+            pynvml.nvmlInit()
+            self._handle = pynvml.nvmlDeviceGetHandleByIndex(index)
         self._stop = threading.Event()
         self.util: list[int] = []
         self.used: list[int] = []
@@ -58,12 +60,14 @@ class GpuSampler:
             time.sleep(self._period)
 
     def __enter__(self) -> GpuSampler:
-        self._thread.start()
+        if self._handle is not None:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     def summary(self) -> dict[str, float]:
         if not self.util:
@@ -143,6 +147,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-batch", type=int, default=16, help="images per worker engine call")
     p.add_argument("--backend", default="auto", help="auto, torch or onnxruntime")
     p.add_argument("--gpu", type=int, default=0, help="NVML index of the GPU to use")
+    p.add_argument(
+        "--dry-run-on-cpu",
+        action="store_true",
+        help="run the same three cases on CPU workers (checks the script; numbers mean nothing)",
+    )
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
 
@@ -156,17 +165,26 @@ def main(argv: list[str] | None = None) -> int:
         config, backend=dataclasses.replace(config.backend, name=args.backend)
     )
     inv = probe()
-    if not inv.gpus:
-        raise SystemExit(f"no GPU: {inv.gpu_note}")
-    backend = cuda_backend_name(config.backend)
-    if backend is None:
-        raise SystemExit("no CUDA backend installed: onnxruntime-gpu, or torch + onnx2torch")
     images = load_images(args.labels, args.limit)
-    device = f"cuda:{args.gpu}"
-    one = WorkerPlan((WorkerSlot(device, 2),), ("one GPU worker",))
-    many = plan_workers(inv, device=device, workers=args.workers, gpu_backend=backend)
+    if args.dry_run_on_cpu:
+        backend, device, gpu_index, gpu_name = "cpu dry run", "cpu", None, "none (CPU dry run)"
+        one = WorkerPlan((WorkerSlot("cpu", 1),), ("one CPU worker",))
+        many = plan_workers(inv, device="cpu", workers=args.workers)
+    else:
+        if not inv.gpus:
+            raise SystemExit(f"no GPU: {inv.gpu_note}")
+        found = cuda_backend_name(config.backend)
+        if found is None:
+            raise SystemExit("no CUDA backend installed: onnxruntime-gpu, or torch + onnx2torch")
+        backend, device, gpu_index = found, f"cuda:{args.gpu}", args.gpu
+        gpu = next((g for g in inv.gpus if g.index == args.gpu), None)
+        if gpu is None:
+            raise SystemExit(f"no GPU with NVML index {args.gpu}")
+        gpu_name = f"{gpu.name}, {gpu.total_bytes / 2**30:.0f} GiB"
+        one = WorkerPlan((WorkerSlot(device, 2),), ("one GPU worker",))
+        many = plan_workers(inv, device=device, workers=args.workers, gpu_backend=backend)
     print(many.describe(), file=sys.stderr)
-    common = dict(max_batch=args.max_batch, repeat=args.repeat, gpu_index=args.gpu)
+    common = dict(max_batch=args.max_batch, repeat=args.repeat, gpu_index=gpu_index)
     rows = [
         run_case("1 worker, one image at a time", one, config, images, sequential=True, **common),
         run_case("1 worker, batched", one, config, images, sequential=False, **common),
@@ -175,12 +193,11 @@ def main(argv: list[str] | None = None) -> int:
         ),
     ]
     base = rows[0]["images_per_s"]
-    gpu = next(g for g in inv.gpus if g.index == args.gpu)
     lines = [
         "# GPU throughput of the worker pool",
         "",
         f"Command: `python -m benchmarks.gpu_throughput {' '.join(argv or sys.argv[1:])}`",
-        f"GPU: {gpu.name}, {gpu.total_bytes / 2**30:.0f} GiB; backend {backend}; "
+        f"GPU: {gpu_name}; backend {backend}; "
         f"{len(images)} images x {args.repeat}; Python {platform.python_version()}; "
         f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}",
         "",

@@ -102,10 +102,14 @@ class BoxEngine:
     one line whose box is the region's bounding rectangle (pixel edges) and whose text is
     ``v<N>``, N being the red value at pixel (2, 2) (tests encode the frame index there)."""
 
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.delay_s = delay_s
+
     def warmup(self) -> None:
         pass
 
     def _read_array(self, pixels: Any, name: str) -> PageResult:
+        time.sleep(self.delay_s)
         import cv2
         import numpy as np
 
@@ -126,3 +130,8 @@ class BoxEngine:
 
 def box_engine(config: Any, device: str, threads: int) -> BoxEngine:
     return BoxEngine()
+
+
+def slow_box_engine(config: Any, device: str, threads: int) -> BoxEngine:
+    """A BoxEngine slower than frame decoding (0.1 s per frame): backpressure shows."""
+    return BoxEngine(delay_s=0.1)
