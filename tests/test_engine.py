@@ -201,3 +201,30 @@ def test_batched_detection_reads_like_page_by_page(engine):
     assert [r.text for r in got[:4]] == expected
     assert not got[4].ok and got[4].code == "unsupported_format"
     assert all(r.timings_ms["detect"] > 0 for r in got[:4])
+
+
+def test_gpu_style_warmup_runs_full_batches(engine, monkeypatch):
+    """A batching (GPU) engine warms up on DET_MAX_BATCH full-size pages in one detector call."""
+    from ocrmill import engine as engine_module
+
+    calls: list[tuple[int, ...]] = []
+    real = engine._det
+
+    class Spy:
+        model_path = real.model_path
+        providers = real.providers
+
+        def run(self, batch):
+            calls.append(batch.shape)
+            return real.run(batch)
+
+        def metadata(self):
+            return real.metadata()
+
+    monkeypatch.setattr(engine_module, "DET_MAX_BATCH", 2)  # keep the CPU test small
+    engine._det, engine._batch_detection = Spy(), True
+    try:
+        engine.warmup()
+    finally:
+        engine._det, engine._batch_detection = real, False
+    assert calls and calls[0][0] == 2 and max(calls[0][2:]) >= 1280

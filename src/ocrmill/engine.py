@@ -109,10 +109,22 @@ class Engine:
         return {"det": self._det.providers, "rec": self._rec.providers, "cls": self._cls.providers}
 
     def warmup(self) -> None:
-        """Run each model once on a small input so first-call costs are paid up front."""
-        page = np.full((96, 320, 3), 255, dtype=np.uint8)
-        page[40:56, 20:300] = 0
-        self.read(page, name="<warmup>")
+        """Run each model once so first-call costs are paid up front.
+
+        A GPU engine warms up at its largest batches (``DET_MAX_BATCH`` full-size pages, full
+        recognition batches): the memory a GPU worker reports after warm-up, which the
+        planner sizes instances by, is then its peak, not a small page's.
+        """
+        if not self._batch_detection:
+            page = np.full((96, 320, 3), 255, dtype=np.uint8)
+            page[40:56, 20:300] = 0
+            self.read(page, name="<warmup>")
+            return
+        side = self.config.read.det.limit_side_len
+        page = np.full((side * 3 // 4, side, 3), 255, dtype=np.uint8)
+        for y in range(24, page.shape[0] - 40, 40):  # dark bars: many wide text-like crops
+            page[y : y + 16, 16 : side - 16] = 0
+        self.read_many([page] * DET_MAX_BATCH, names=["<warmup>"] * DET_MAX_BATCH)
 
     # -- public API -----------------------------------------------------------------
 
