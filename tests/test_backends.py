@@ -130,3 +130,29 @@ def test_openvino_refuses_a_gpu_device():
         OpenVinoBackend(
             shipped_model_dir() / "PP-OCRv6_det_small.onnx", BackendConfig(device="cuda")
         )
+
+
+def test_auto_falls_back_to_onnxruntime_when_openvino_cannot_load(monkeypatch, caplog):
+    pytest.importorskip("openvino")
+    from ocrmill.backends import openvino as ov_module
+    from ocrmill.models import shipped_model_dir
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plugin failed (fake)")
+
+    monkeypatch.setattr(ov_module, "OpenVinoBackend", broken)
+    det = shipped_model_dir() / "PP-OCRv6_det_small.onnx"
+    backend = base.create_backend(det, BackendConfig(), "det")
+    assert backend.providers == ("CPUExecutionProvider",)
+    assert "using ONNX Runtime" in caplog.text
+    with pytest.raises(RuntimeError, match="fake"):  # asked for by name: no silent switch
+        base.create_backend(det, BackendConfig(name="openvino"), "det")
+
+
+def test_a_corrupt_model_is_a_model_error_naming_it(tmp_path):
+    from ocrmill.errors import ModelError
+
+    bad = tmp_path / "det.onnx"
+    bad.write_bytes(b"\x08\x01garbage, not a protobuf model")
+    with pytest.raises(ModelError, match=r"det\.onnx"):
+        base.create_backend(bad, BackendConfig(), "det")

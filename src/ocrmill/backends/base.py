@@ -8,6 +8,7 @@ Backends are imported only when asked for, so importing ocrmill stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -15,6 +16,8 @@ import numpy as np
 
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 @runtime_checkable
@@ -94,6 +97,18 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
     """Load ``model_path`` (a ``det``, ``rec`` or ``cls`` model) with the backend ``config``
     names (``auto``: the best installed for that role)."""
     name = resolve_backend_name(config, role)
+    if name == "openvino" and config.name == "auto":
+        # OpenVINO was only our preference: if it cannot load this model (an op it lacks, a
+        # broken install), ONNX Runtime still can, and says so itself if the file is bad.
+        try:
+            return _load(name, model_path, config)
+        except Exception as exc:
+            log.warning("OpenVINO cannot load %s (%s); using ONNX Runtime", model_path, exc)
+            return _load("onnxruntime", model_path, config)
+    return _load(name, model_path, config)
+
+
+def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBackend:
     if name == "onnxruntime":
         from ocrmill.backends.onnx import OnnxBackend
 
