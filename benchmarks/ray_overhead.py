@@ -24,17 +24,13 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from benchmarks.eval_docs import load_labels, select_labels
-from benchmarks.proc_memory import tree_rss
+from benchmarks.proc_memory import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
@@ -50,25 +46,20 @@ def count_lines(path: Path) -> int:
 
 def measure(cmd: list[str], out: Path) -> dict[str, Any]:
     """Run ``cmd``; wall time, first/last record times (s from start) and peak tree RSS."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    first = last = None
+    first: float | None = None
+    last: float | None = None
     seen = first_n = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(ps))
+
+    def watch(now: float) -> None:
+        nonlocal first, last, seen, first_n
         n = count_lines(out)
-        now = time.perf_counter() - started
         if n and first is None:
             first, first_n = now, n
         if n > seen:
             seen, last = n, now
-        time.sleep(0.02)
-    _, err = proc.communicate()
-    wall = time.perf_counter() - started
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{err.decode()[-3000:]}")
+
+    m = run_measured(cmd, ROOT, period_s=0.02, on_poll=watch)
+    wall, peak = m.wall_s, m.peak_rss_bytes
     if count_lines(out) > seen:  # the last records landed after the final poll
         seen, last = count_lines(out), wall
     return {

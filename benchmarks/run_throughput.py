@@ -17,15 +17,11 @@ import datetime as dt
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
-
-from benchmarks.proc_memory import tree_rss
+from benchmarks.proc_memory import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
@@ -47,20 +43,13 @@ print(json.dumps({"startup_s": t1 - t0, "loop_s": t2 - t1, "lines": lines}))
 
 
 def measure(cmd: list[str]) -> dict[str, float | str]:
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    ps = psutil.Process(proc.pid)
-    peak = 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(ps))
-        time.sleep(0.05)
-    out, err = proc.communicate()
-    wall = time.perf_counter() - started
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{err[-2000:]}")
-    return {"wall_s": wall, "peak_rss_mib": peak / 2**20, "stdout": out, "stderr": err}
+    m = run_measured(cmd, ROOT)
+    return {
+        "wall_s": m.wall_s,
+        "peak_rss_mib": m.peak_rss_mib,
+        "stdout": m.stdout,
+        "stderr": m.stderr,
+    }
 
 
 def main() -> None:

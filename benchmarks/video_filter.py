@@ -19,15 +19,12 @@ import json
 import os
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
-from benchmarks.proc_memory import tree_rss
+from benchmarks.proc_memory import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
@@ -36,25 +33,15 @@ DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
 def run_filter(videos: list[Path], frames: int, workers: str, out: Path) -> dict[str, object]:
     cmd = [sys.executable, "-m", "ocrmill", "video-filter", *map(str, videos), "-o", str(out)]
     cmd += ["--frames", str(frames), "--workers", workers, "--device", "cpu", "-q"]
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    ps, peak = psutil.Process(proc.pid), 0
-    while proc.poll() is None:
-        peak = max(peak, tree_rss(ps))
-        time.sleep(0.05)
-    _, err = proc.communicate()
-    wall = time.perf_counter() - started
-    if proc.returncode not in (0, 3):
-        raise SystemExit(f"{cmd} failed ({proc.returncode}):\n{err[-2000:]}")
+    m = run_measured(cmd, ROOT)
+    err = m.stderr
     match = re.search(r"(\d+) frames in ([\d.]+) s", err)
     return {
-        "wall_s": wall,
-        "peak_rss_mib": peak / 2**20,
+        "wall_s": m.wall_s,
+        "peak_rss_mib": m.peak_rss_mib,
         "frames": int(match.group(1)) if match else 0,
         "filter_s": float(match.group(2)) if match else float("nan"),
-        "exit": proc.returncode,
+        "exit": m.returncode,
         "plan": next((line for line in err.splitlines() if "workers:" in line), ""),
     }
 
