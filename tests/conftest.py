@@ -36,6 +36,25 @@ def render_page(
     return img
 
 
+def write_text_pdf(path, texts=("First page text", "Second page text")) -> None:
+    """A PDF with one page per text (rendered text on a page with margins), at 150 dpi."""
+    pages = []
+    for text in texts:
+        img = render_text(text, size=40, pad=60)
+        canvas = Image.new("RGB", (img.width + 200, img.height + 400), (255, 255, 255))
+        canvas.paste(img, (100, 200))
+        pages.append(canvas)
+    pages[0].save(path, save_all=True, append_images=pages[1:], resolution=150)
+
+
+class WrappedBackend:
+    """A real backend whose ``run`` is replaced (to spy on batches or fake failures)."""
+
+    def __init__(self, real, run) -> None:
+        self.model_path, self.providers = real.model_path, real.providers
+        self.run, self.metadata = run, real.metadata
+
+
 @pytest.fixture(scope="session")
 def engine():
     from ocrmill.engine import Engine

@@ -8,6 +8,8 @@ import pytest
 from ocrmill.backends.split import run_splitting
 from ocrmill.errors import ResourceLimitError
 
+from .conftest import WrappedBackend, render_page
+
 
 class OomAbove:
     """A fake backend that 'runs out of memory' on batches larger than ``limit``."""
@@ -57,27 +59,18 @@ def test_a_single_item_that_does_not_fit_raises_and_the_backend_still_works():
 
 def test_engine_splits_recognition_batches_on_oom(engine):
     """The real engine with a recognizer that fails above 3 crops reads the same text."""
-    from .conftest import render_page
-
     page = np.asarray(render_page([f"line number {i} of the page" for i in range(8)], size=24))
     expected = engine.read(page).text
     real = engine._rec
     calls: list[int] = []
 
-    class Limited:
-        model_path = real.model_path
-        providers = real.providers
+    def limited(batch):
+        calls.append(len(batch))
+        if len(batch) > 3:
+            raise ResourceLimitError("CUDA out of memory (fake)")
+        return real.run(batch)
 
-        def run(self, batch):
-            calls.append(len(batch))
-            if len(batch) > 3:
-                raise ResourceLimitError("CUDA out of memory (fake)")
-            return real.run(batch)
-
-        def metadata(self):
-            return real.metadata()
-
-    engine._rec = Limited()
+    engine._rec = WrappedBackend(real, limited)
     try:
         assert engine.read(page).text == expected
         assert any(c > 3 for c in calls) and max(c for c in calls if c <= 3) <= 3
@@ -88,22 +81,13 @@ def test_engine_splits_recognition_batches_on_oom(engine):
 def test_engine_reports_resource_limit_when_one_crop_does_not_fit(engine):
     from ocrmill.results import PageFailure
 
-    from .conftest import render_page
-
     page = np.asarray(render_page(["one line"], size=24))
     real = engine._rec
 
-    class Never:
-        model_path = real.model_path
-        providers = real.providers
+    def never(batch):
+        raise ResourceLimitError("CUDA out of memory (fake)")
 
-        def run(self, batch):
-            raise ResourceLimitError("CUDA out of memory (fake)")
-
-        def metadata(self):
-            return real.metadata()
-
-    engine._rec = Never()
+    engine._rec = WrappedBackend(real, never)
     try:
         [result] = engine.read_many([page], names=["big.png"])
     finally:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ocrmill.backends import base
-from ocrmill.backends.onnx import execution_providers, is_out_of_memory
+from ocrmill.backends.onnx import execution_providers
+from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError
 

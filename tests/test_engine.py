@@ -14,7 +14,7 @@ from ocrmill.config import Config, ModelPaths, preset
 from ocrmill.errors import CorruptImageError, ModelError
 from ocrmill.results import PageFailure, PageResult
 
-from .conftest import render_page, render_text
+from .conftest import WrappedBackend, render_page, render_text
 
 SENTENCES = [
     "Invoice 2024-117 total due 1,284.50 EUR",
@@ -210,19 +210,12 @@ def test_gpu_style_warmup_runs_full_batches(engine, monkeypatch):
     calls: list[tuple[int, ...]] = []
     real = engine._det
 
-    class Spy:
-        model_path = real.model_path
-        providers = real.providers
-
-        def run(self, batch):
-            calls.append(batch.shape)
-            return real.run(batch)
-
-        def metadata(self):
-            return real.metadata()
+    def spy(batch):
+        calls.append(batch.shape)
+        return real.run(batch)
 
     monkeypatch.setattr(engine_module, "DET_MAX_BATCH", 2)  # keep the CPU test small
-    engine._det, engine._batch_detection = Spy(), True
+    engine._det, engine._batch_detection = WrappedBackend(real, spy), True
     try:
         engine.warmup()
     finally:

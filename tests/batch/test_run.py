@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import render_text
+from ..conftest import render_text, write_text_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = "tests.fault.engines:fake_engine"
@@ -168,16 +168,8 @@ def test_5000_inputs_keep_parent_memory_flat(tmp_path):
 
 def test_pdf_pages_are_records_and_a_broken_pdf_does_not_stop_the_rest(tmp_path):
     pdfium = pytest.importorskip("pypdfium2")
-    from PIL import Image
-
-    pages = []
-    for text in ("First page text", "Second page text"):
-        img = render_text(text, size=40, pad=60)
-        canvas = Image.new("RGB", (img.width + 200, img.height + 400), (255, 255, 255))
-        canvas.paste(img, (100, 200))
-        pages.append(canvas)
     pdf_path = tmp_path / "doc.pdf"
-    pages[0].save(pdf_path, save_all=True, append_images=pages[1:], resolution=150)
+    write_text_pdf(pdf_path)
     assert len(pdfium.PdfDocument(str(pdf_path))) == 2
     broken = tmp_path / "broken.pdf"
     broken.write_bytes(pdf_path.read_bytes()[:400])

@@ -15,7 +15,7 @@ from ocrmill.errors import ExitCode
 from ocrmill.runtime.devices import GpuInfo, Inventory
 from ocrmill.runtime.plan import GIB, plan_workers
 
-from ..conftest import render_text
+from ..conftest import render_text, write_text_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = "tests.fault.engines:fake_engine"
@@ -204,8 +204,6 @@ def run_on_ray(specs: list[str], out: Path, *, actors: int = 2, **kwargs) -> lis
 
 @pytest.mark.slow
 def test_real_engine_on_ray_reads_what_the_local_pool_reads(ray_cluster, tmp_path):
-    from PIL import Image
-
     from ocrmill.batch.runner import run_batch
     from ocrmill.batch.sinks import JsonlSink
     from ocrmill.config import Config
@@ -216,13 +214,7 @@ def test_real_engine_on_ray_reads_what_the_local_pool_reads(ray_cluster, tmp_pat
     for i, text in enumerate(["Alpha 101", "Bravo 202", "Charlie 303", "Delta 404"]):
         render_text(text, size=28).save(data / f"img_{i}.png")
     (data / "corrupt.jpg").write_bytes((data / "img_0.png").read_bytes()[:150])
-    pages = []
-    for text in ("First page text", "Second page text"):
-        img = render_text(text, size=40, pad=60)
-        canvas = Image.new("RGB", (img.width + 200, img.height + 400), (255, 255, 255))
-        canvas.paste(img, (100, 200))
-        pages.append(canvas)
-    pages[0].save(data / "doc.pdf", save_all=True, append_images=pages[1:], resolution=150)
+    write_text_pdf(data / "doc.pdf")
     (data / "broken.pdf").write_bytes((data / "doc.pdf").read_bytes()[:400])
     specs = [str(data)]
 

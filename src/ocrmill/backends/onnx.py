@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError, ModelError, ResourceLimitError
 
@@ -52,12 +53,6 @@ def execution_providers(config: BackendConfig, available: list[str]) -> list[Pro
     providers.append(("CUDAExecutionProvider", cuda))
     providers.append("CPUExecutionProvider")
     return providers
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Does this backend exception say a device allocation failed?"""
-    text = str(exc).lower()
-    return "out of memory" in text or "failed to allocate memory" in text
 
 
 class OnnxBackend:

@@ -19,6 +19,13 @@ from ocrmill.errors import ResourceLimitError
 T = TypeVar("T", np.ndarray, tuple[np.ndarray, ...])
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Does a backend's exception say a device allocation failed? ONNX Runtime, cuDNN/cuBLAS
+    inside torch and older torch raise generic errors: their text is all there is."""
+    text = str(exc).lower()
+    return "out of memory" in text or "failed to allocate memory" in text
+
+
 def _join(parts: list[T]) -> T:
     first = parts[0]
     if isinstance(first, tuple):

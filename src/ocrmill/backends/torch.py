@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ocrmill.backends.base import cache_root
+from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError, ModelError, ResourceLimitError
 
@@ -255,11 +256,7 @@ def _parse_device(torch: Any, name: str) -> Any:
 
 
 def _is_out_of_memory(torch: Any, exc: BaseException) -> bool:
-    # Allocation failures inside cuDNN/cuBLAS, and older torch, raise a plain RuntimeError
-    # ("CUDA error: out of memory") instead of OutOfMemoryError: its text is all there is.
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or (
-        isinstance(exc, RuntimeError) and "out of memory" in str(exc)
-    )
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or is_out_of_memory(exc)
 
 
 class TorchBackend:
