@@ -163,14 +163,13 @@ def cmd_read(args: argparse.Namespace) -> int:
     return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
 
 
-def _plan(args: argparse.Namespace, config: Config | None = None):
+def _plan(args: argparse.Namespace, config: Config):
     """The worker plan for ``--device`` / ``--workers``, sized by a measured GPU footprint
     when an earlier run recorded one (see :func:`_record_footprint`)."""
     from ocrmill.backends.base import cuda_backend_name
     from ocrmill.runtime.devices import probe
     from ocrmill.runtime.plan import GPU_FOOTPRINT_ESTIMATE, plan_workers
 
-    config = config or config_from_args(args)
     gpu_backend = cuda_backend_name(config.backend)
     footprint = GPU_FOOTPRINT_ESTIMATE
     if gpu_backend is not None:
@@ -470,7 +469,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
     from ocrmill.runtime.devices import probe
-    from ocrmill.runtime.plan import plan_workers
 
     inv = probe()
     print(f"ocrmill {_version()}, Python {sys.version.split()[0]}")
@@ -511,7 +509,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print(f"engine on {device}: ERROR {exc.message}")
     if inv.gpus and gpu_backend is None:
         print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
-    plan = plan_workers(inv, device=args.device, workers=args.workers, gpu_backend=gpu_backend)
+    plan = _plan(args, config)  # exactly the plan `ocrmill run` would make here
     print(f"plan for device={args.device} workers={args.workers}:")
     print(plan.describe())
     return ExitCode.OK
