@@ -16,7 +16,7 @@ import numpy as np
 
 from ocrmill.backends import create_backend
 from ocrmill.backends.split import run_splitting
-from ocrmill.config import ClsOptions, Config, ReadOptions, RecOptions
+from ocrmill.config import Config, ReadOptions, RecOptions
 from ocrmill.errors import InternalError, ModelError, OcrmillError, ResourceLimitError
 from ocrmill.models import (
     ModelFiles,
@@ -28,6 +28,7 @@ from ocrmill.models import (
 from ocrmill.pipeline import classify, detect, layout, recognize, tiling
 from ocrmill.pipeline.crop import crop_quads
 from ocrmill.pipeline.decode import DecodedImage, ImageSource, decode_image
+from ocrmill.pipeline.recognize import Reading
 from ocrmill.results import PageFailure, PageResult, Result, TextLine
 
 
@@ -61,7 +62,7 @@ class _Page:
     quads: np.ndarray
     crops: list[np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
-    texts: list[tuple[str, float]] = field(default_factory=list)
+    readings: list[Reading] = field(default_factory=list)
 
 
 class Engine:
@@ -171,6 +172,26 @@ class Engine:
             for s in slots
         ]
 
+    # -- model calls: each halves its batch while the device runs out of memory ------------
+
+    def _run_det(self, batch: np.ndarray) -> np.ndarray:
+        return run_splitting(self._det.run, batch)
+
+    def _run_cls(self, batch: np.ndarray) -> np.ndarray:
+        return run_splitting(self._cls.run, batch)
+
+    def _run_rec(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx, best = run_splitting(self._rec_top1, batch)
+        return idx, best
+
+    def _rec_top1(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best class and its probability per time step; on the device when it can."""
+        top1 = getattr(self._rec, "run_top1", None)
+        if top1 is not None:
+            idx, best = top1(batch)
+            return np.asarray(idx), np.asarray(best)
+        return recognize.top1(self._rec.run(batch))
+
     # -- stages -----------------------------------------------------------------------
 
     def _decode(self, image: ImageSource | DecodedImage, name: str | None) -> Result | _Page:
@@ -190,15 +211,26 @@ class Engine:
     def _detect_pages(self, slots: list[Result | _Page], opts: ReadOptions) -> list[Result | _Page]:
         """Find and crop the text boxes of every decoded page; a failure fails its page only.
 
-        On a GPU, pages the detector sees whole are run as batches (see
-        :meth:`_detect_batched`); elsewhere one page at a time.
+        On a GPU, pages the detector sees whole are detected in batches first; a page whose
+        batch failed, a tiled page, and every page on a CPU are detected alone.
         """
         pages = [s for s in slots if isinstance(s, _Page)]
+        batched: dict[int, np.ndarray] = {}
         if self._batch_detection:
-            whole = [p for p in pages if not self._tiled(p.image.pixels, opts)]
-            done = self._detect_batched(whole, opts)
-        else:
-            done = {}
+            whole = [p for p in pages if not tiling.needs_tiles(p.image.pixels, opts.tile)]
+            t0 = time.perf_counter()
+            found = detect.detect_batched(
+                [p.image.pixels for p in whole],
+                opts.det,
+                self._run_det,
+                bucket=DET_BUCKET,
+                max_batch=DET_MAX_BATCH,
+            )
+            share = _ms(t0) / max(1, len(whole))
+            for page, boxes in zip(whole, found):
+                if boxes is not None:
+                    batched[id(page)] = boxes[0]
+                    page.timings["detect"] = share
         out: list[Result | _Page] = []
         for slot in slots:
             if not isinstance(slot, _Page):
@@ -206,10 +238,10 @@ class Engine:
                 continue
             page = slot
             try:
-                t1 = time.perf_counter()
-                if id(page) in done:
-                    page.quads = done[id(page)]
+                if id(page) in batched:
+                    page.quads = batched[id(page)]
                 else:
+                    t1 = time.perf_counter()
                     page.quads, _ = self._detect(page.image.pixels, opts)
                     page.timings["detect"] = _ms(t1)
                 t2 = time.perf_counter()
@@ -225,95 +257,11 @@ class Engine:
             out.append(page)
         return out
 
-    def _detect_batched(self, pages: list[_Page], opts: ReadOptions) -> dict[int, np.ndarray]:
-        """Detect pages in batches: each input padded up to a ``DET_BUCKET`` multiple, pages
-        of one padded shape run together (at most ``DET_MAX_BATCH`` per call).
-
-        Returns quads by ``id(page)``; a page whose batch failed is left out (the caller
-        then detects it alone, so one bad page cannot fail its neighbours).
-        """
-        prepared: dict[tuple[int, int], list[tuple[_Page, np.ndarray, detect.DetGeometry]]] = {}
-        for page in pages:
-            t0 = time.perf_counter()
-            tensor, geometry = detect.prepare_det_input(page.image.pixels, opts.det)
-            page.timings["detect"] = _ms(t0)
-            h, w = tensor.shape[2:]
-            key = (-(-h // DET_BUCKET) * DET_BUCKET, -(-w // DET_BUCKET) * DET_BUCKET)
-            prepared.setdefault(key, []).append((page, tensor, geometry))
-        found: dict[int, np.ndarray] = {}
-        for (bh, bw), group in prepared.items():
-            for start in range(0, len(group), DET_MAX_BATCH):
-                chunk = group[start : start + DET_MAX_BATCH]
-                t0 = time.perf_counter()
-                batch = np.zeros((len(chunk), 3, bh, bw), dtype=np.float32)
-                for k, (_, tensor, _) in enumerate(chunk):
-                    batch[k, :, : tensor.shape[2], : tensor.shape[3]] = tensor[0]
-                try:
-                    probs = run_splitting(self._det.run, batch)
-                except Exception:
-                    continue
-                share = _ms(t0) / len(chunk)
-                for k, (page, tensor, geometry) in enumerate(chunk):
-                    t1 = time.perf_counter()
-                    prob = probs[k, 0, : tensor.shape[2], : tensor.shape[3]]
-                    quads, scores = detect.db_boxes(prob, opts.det)
-                    quads = detect.boxes_to_page(quads, geometry)
-                    found[id(page)] = detect.drop_degenerate(quads, scores)[0]
-                    page.timings["detect"] += share + _ms(t1)
-        return found
-
-    @staticmethod
-    def _tiled(pixels: np.ndarray, opts: ReadOptions) -> bool:
-        return opts.tile.huge == "tile" and max(pixels.shape[:2]) > opts.tile.tile_above
-
-    def _detect(self, pixels: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, np.ndarray]:
+    def _detect(self, pixels: np.ndarray, opts: ReadOptions) -> detect.Boxes:
         """Text boxes of a page in page pixels: one detector pass, or tiles for huge pages."""
-        if self._tiled(pixels, opts):
-            return self._detect_tiled(pixels, opts)
-        tensor, geometry = detect.prepare_det_input(pixels, opts.det)
-        prob = run_splitting(self._det.run, tensor)[0, 0]
-        quads, scores = detect.db_boxes(prob, opts.det)
-        quads = detect.boxes_to_page(quads, geometry)
-        return detect.drop_degenerate(quads, scores)
-
-    def _detect_tiled(self, pixels: np.ndarray, opts: ReadOptions) -> tuple[np.ndarray, np.ndarray]:
-        """Detect on overlapping full-resolution tiles, batched by shape, then merge."""
-        t = opts.tile
-        h, w = pixels.shape[:2]
-        tiles = tiling.plan_tiles(h, w, t.tile_size, t.overlap)
-        # Tiles are at most tile_size: the detector sees them at full resolution.
-        det = dataclasses.replace(opts.det, limit_side_len=t.tile_size, limit_type="max")
-        by_shape: dict[tuple[int, int], list[int]] = {}
-        for i, (x0, y0, x1, y1) in enumerate(tiles):
-            if not tiling.tile_is_blank(pixels[y0:y1, x0:x1], t.blank_range):
-                by_shape.setdefault((y1 - y0, x1 - x0), []).append(i)
-        all_quads: list[np.ndarray] = []
-        all_scores: list[np.ndarray] = []
-        all_ids: list[np.ndarray] = []
-        for indices in by_shape.values():
-            for start in range(0, len(indices), max(1, t.batch)):
-                chunk = indices[start : start + max(1, t.batch)]
-                prepared = [
-                    detect.prepare_det_input(pixels[y0:y1, x0:x1], det)
-                    for x0, y0, x1, y1 in (tiles[i] for i in chunk)
-                ]
-                probs = run_splitting(self._det.run, np.concatenate([p[0] for p in prepared]))
-                for k, i in enumerate(chunk):
-                    quads, scores = detect.db_boxes(probs[k, 0], det)
-                    quads = detect.boxes_to_page(quads, prepared[k][1])
-                    quads[..., 0] += tiles[i][0]
-                    quads[..., 1] += tiles[i][1]
-                    all_quads.append(quads)
-                    all_scores.append(scores)
-                    all_ids.append(np.full(len(quads), i))
-        if not all_quads:
-            return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
-        quads, scores = tiling.merge_tile_boxes(
-            np.concatenate(all_quads), np.concatenate(all_scores), np.concatenate(all_ids), tiles
-        )
-        quads[..., 0] = np.clip(quads[..., 0], 0, w - 1)
-        quads[..., 1] = np.clip(quads[..., 1], 0, h - 1)
-        return detect.drop_degenerate(quads, scores)
+        if tiling.needs_tiles(pixels, opts.tile):
+            return tiling.detect_tiled(pixels, opts.det, opts.tile, self._run_det)
+        return detect.detect_page(pixels, opts.det, self._run_det)
 
     def _classify_and_recognize(self, pages: list[_Page], opts: ReadOptions) -> None:
         crops = [c for p in pages for c in p.crops]
@@ -326,100 +274,39 @@ class Engine:
         weights = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], dtype=np.float64)
         share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
         t0 = time.perf_counter()
+        flips: list[bool] = []
         if opts.cls.enabled and opts.cls.mode == "always":
-            crops = self._classify(crops, opts.cls)
+            flips = classify.upside_down_flags(crops, opts.cls, self._run_cls)
+            crops = [classify.rotate_180(c) if f else c for c, f in zip(crops, flips)]
         cls_ms = _ms(t0)
         t1 = time.perf_counter()
-        texts = self._recognize(crops, opts.rec)
+        readings = self._read_crops(crops, opts.rec)
+        readings = (
+            [dataclasses.replace(r, flipped=True) if f else r for r, f in zip(readings, flips)]
+            if flips
+            else readings
+        )
         rec_ms = _ms(t1)
         if opts.cls.enabled and opts.cls.mode == "doubtful":
             t2 = time.perf_counter()
-            self._reread_upside_down(crops, texts, opts)
+            classify.reread_upside_down(
+                crops, readings, opts.cls, self._run_cls, lambda c: self._read_crops(c, opts.rec)
+            )
             cls_ms += _ms(t2)
         for i, p in enumerate(pages):
             p.timings["classify"] = float(cls_ms * share[i])
             p.timings["recognize"] = float(rec_ms * share[i])
-        for owner, text in zip(owners, texts):
-            pages[owner].texts.append(text)
+        for owner, reading in zip(owners, readings):
+            pages[owner].readings.append(reading)
 
-    def _classify(self, crops: list[np.ndarray], opts: ClsOptions) -> list[np.ndarray]:
-        """Every crop the classifier calls upside down, turned by 180 degrees."""
-        flips = self._upside_down(crops, opts)
-        return [classify.rotate_180(c) if f else c for c, f in zip(crops, flips)]
-
-    def _upside_down(self, crops: list[np.ndarray], opts: ClsOptions) -> list[bool]:
-        flips = [False] * len(crops)
-        order = sorted(
-            range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1)
-        )
-        for start in range(0, len(order), opts.batch_size):
-            chunk = order[start : start + opts.batch_size]
-            probs = run_splitting(self._cls.run, classify.cls_batch([crops[i] for i in chunk]))
-            for i, flip in zip(chunk, classify.upside_down(probs, opts.thresh)):
-                flips[i] = bool(flip)
-        return flips
-
-    def _reread_upside_down(
-        self, crops: list[np.ndarray], texts: list[tuple[str, float]], opts: ReadOptions
-    ) -> None:
-        """Classify only the doubtful readings; re-read those the classifier calls upside
-        down turned by 180 degrees, and keep whichever reading is more confident."""
-        doubtful = [i for i, (_, score) in enumerate(texts) if score < opts.cls.doubtful_below]
-        if not doubtful:
-            return
-        flips = self._upside_down([crops[i] for i in doubtful], opts.cls)
-        turned = [i for i, flip in zip(doubtful, flips) if flip]
-        if not turned:
-            return
-        again = self._recognize([classify.rotate_180(crops[i]) for i in turned], opts.rec)
-        for i, reading in zip(turned, again):
-            if reading[1] > texts[i][1]:
-                texts[i] = reading
-
-    def _recognize(self, crops: list[np.ndarray], opts: RecOptions) -> list[tuple[str, float]]:
-        widths = [recognize.rec_width(c, opts) for c in crops]
-        results = self._recognize_at(crops, widths, opts)
-        retry = [
-            i
-            for i, (_, score) in enumerate(results)
-            if score < opts.retry_below and widths[i] < opts.retry_width
-        ]
-        if retry:
-            again = self._recognize_at(
-                [crops[i] for i in retry], [opts.retry_width] * len(retry), opts
-            )
-            for i, second in zip(retry, again):
-                if second[1] > results[i][1]:
-                    results[i] = second
-        return results
-
-    def _recognize_at(
-        self, crops: list[np.ndarray], widths: list[int], opts: RecOptions
-    ) -> list[tuple[str, float]]:
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
-        for batch in recognize.plan_rec_batches(widths, opts):
-            width = max(widths[i] for i in batch)
-            tensor = recognize.rec_batch([crops[i] for i in batch], width)
-            idx, best = run_splitting(self._rec_top1, tensor)
-            if len(idx) != len(batch):
-                raise ModelError(f"recognizer returned {len(idx)} rows for a batch of {len(batch)}")
-            for i, decoded in zip(batch, recognize.decode_indices(idx, best, self.vocabulary)):
-                results[i] = decoded
-        return results
-
-    def _rec_top1(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best class and its probability per time step; on the device when it can."""
-        top1 = getattr(self._rec, "run_top1", None)
-        if top1 is not None:
-            idx, best = top1(batch)
-            return np.asarray(idx), np.asarray(best)
-        return recognize.top1(self._rec.run(batch))
+    def _read_crops(self, crops: list[np.ndarray], opts: RecOptions) -> list[Reading]:
+        return recognize.recognize_crops(crops, opts, self._run_rec, self.vocabulary)
 
     def _finish(self, page: _Page, opts: RecOptions) -> PageResult:
         lines: list[TextLine] = []
         for k in layout.reading_order(page.quads):
-            text, score = page.texts[k]
-            text = text.strip()
+            reading = page.readings[k]
+            text, score = reading.text.strip(), reading.score
             if not text or score < opts.min_score:
                 continue
             box = tuple((float(x), float(y)) for x, y in page.quads[k])

@@ -106,3 +106,23 @@ def test_channel_order_is_bgr():
     tensor, _ = detect.prepare_det_input(page, DetOptions())
     assert tensor[0, 2].mean() == pytest.approx(1.0)  # red lands in the last (R of BGR) plane
     assert tensor[0, 0].mean() == pytest.approx(-1.0)
+
+
+def test_detect_batched_reports_a_failed_call_instead_of_hiding_it(engine, caplog):
+    """A detector call that raises leaves its pages as None (the engine then detects them
+    one by one) and says so in the log; pages in other calls are detected."""
+    from tests.conftest import render_page
+
+    small = np.asarray(render_page(["Small page"], size=24, width=400))
+    big = np.asarray(render_page(["A much wider page of text"], size=24, width=1200))
+
+    def run(batch):
+        if batch.shape[3] > 640:
+            raise RuntimeError("device fell over")
+        return engine._det.run(batch)
+
+    found = detect.detect_batched([small, big, small], DetOptions(), run, bucket=128, max_batch=8)
+    assert found[1] is None
+    assert found[0] is not None and len(found[0][0]) == 1
+    assert found[2] is not None and np.allclose(found[2][0], found[0][0])
+    assert "device fell over" in caplog.text

@@ -71,3 +71,31 @@ def test_rec_batch_pads_with_grey_and_keeps_bgr():
     assert batch.shape == (1, 3, 48, 96)
     assert batch[0, 0, :, :48].mean() == pytest.approx(1.0)  # B plane first
     assert np.all(batch[0, :, :, 48:] == 0.0)
+
+
+def test_reading_spans_map_characters_to_their_steps():
+    # steps:     0  1  2  3  4  5  6  7  8  9 10 11
+    probs = one_hot([[0, 1, 1, 0, 4, 4, 2, 0, 0, 3, 3, 3]])
+    (reading,) = recognize.decode_readings(*recognize.top1(probs), VOCAB, step_px=[2.0])
+    assert reading.text == "a bc"
+    assert reading.spans == ((1, 2), (4, 5), (6, 6), (9, 11))
+    assert reading.char_scores == pytest.approx((0.9,) * 4)
+    assert reading.step_px == 2.0 and not reading.flipped
+    assert reading.score == pytest.approx(recognize.ctc_greedy_decode(probs, VOCAB)[0][1])
+
+
+def test_step_px_maps_time_steps_onto_the_crop(engine):
+    """A character's time step times step_px lands on the character in the crop."""
+    from tests.conftest import render_text
+
+    crop = np.asarray(render_text("WORD        7", size=40, pad=10))
+    (reading,) = engine._read_crops([crop], engine.config.read.rec)
+    assert reading.text.replace(" ", "") == "WORD7"
+    ink = np.flatnonzero((crop.min(axis=2) < 128).any(axis=0))
+    gaps = np.flatnonzero(np.diff(ink) > 1)
+    glyphs = list(zip(ink[np.r_[0, gaps + 1]], ink[np.r_[gaps, len(ink) - 1]]))  # column runs
+    first, last = reading.spans[0], reading.spans[-1]
+    x_first = (first[0] + first[1] + 1) / 2 * reading.step_px
+    x_last = (last[0] + last[1] + 1) / 2 * reading.step_px
+    assert glyphs[0][0] <= x_first <= glyphs[0][1]  # inside the W
+    assert glyphs[-1][0] - 4 <= x_last <= glyphs[-1][1] + 4  # on the 7

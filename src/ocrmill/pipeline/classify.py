@@ -1,10 +1,21 @@
-"""Text-line orientation (0 / 180 degrees) with the PP-OCR line classifier."""
+"""Text-line orientation (0 / 180 degrees) with the PP-OCR line classifier: batching, the
+decision, and the two ways the engine uses it (every line first, or doubtful lines after).
+
+The model runs through a ``run`` callable, so this module never owns an inference session.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Sequence
+
 import numpy as np
 
+from ocrmill.config import ClsOptions
 from ocrmill.pipeline.normalize import line_batch
+from ocrmill.pipeline.recognize import Reading
+
+RunBatch = Callable[[np.ndarray], np.ndarray]
 
 CLS_HEIGHT = 48
 CLS_WIDTH = 192
@@ -23,3 +34,39 @@ def upside_down(probs: np.ndarray, thresh: float) -> np.ndarray:
 
 def rotate_180(crop: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(crop[::-1, ::-1])
+
+
+def upside_down_flags(crops: Sequence[np.ndarray], opts: ClsOptions, run: RunBatch) -> list[bool]:
+    """For each crop: does the classifier call it upside down? Crops are batched by aspect
+    ratio (similar padding), ``opts.batch_size`` at a time."""
+    flips = [False] * len(crops)
+    order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / max(crops[i].shape[0], 1))
+    for start in range(0, len(order), opts.batch_size):
+        chunk = order[start : start + opts.batch_size]
+        probs = run(cls_batch([crops[i] for i in chunk]))
+        for i, flip in zip(chunk, upside_down(probs, opts.thresh)):
+            flips[i] = bool(flip)
+    return flips
+
+
+def reread_upside_down(
+    crops: Sequence[np.ndarray],
+    readings: list[Reading],
+    opts: ClsOptions,
+    run: RunBatch,
+    read: Callable[[list[np.ndarray]], list[Reading]],
+) -> None:
+    """Classify only the doubtful readings (confidence under ``opts.doubtful_below``); read
+    those the classifier calls upside down again turned by 180 degrees, and keep whichever
+    reading is more confident. Updates ``readings`` in place."""
+    doubtful = [i for i, r in enumerate(readings) if r.score < opts.doubtful_below]
+    if not doubtful:
+        return
+    flips = upside_down_flags([crops[i] for i in doubtful], opts, run)
+    turned = [i for i, flip in zip(doubtful, flips) if flip]
+    if not turned:
+        return
+    again = read([rotate_180(crops[i]) for i in turned])
+    for i, reading in zip(turned, again):
+        if reading.score > readings[i].score:
+            readings[i] = dataclasses.replace(reading, flipped=True)

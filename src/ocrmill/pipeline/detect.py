@@ -1,12 +1,17 @@
-"""Text detection pre- and post-processing for PP-OCR DB detectors (pure numpy / OpenCV).
+"""Text detection for PP-OCR DB detectors: pre- and post-processing (pure numpy / OpenCV) and
+the detection loops over one page or a batch of pages.
 
 ``prepare_det_input`` sizes and normalizes a page for the network and records the
 geometry needed to map boxes back; ``db_boxes`` turns the probability map into scored
-quadrilaterals; ``boxes_to_page`` maps them to the page's pixels.
+quadrilaterals; ``boxes_to_page`` maps them to the page's pixels. ``detect_page`` and
+``detect_batched`` run the network through a ``run`` callable (a backend's ``run``), so
+they never own an inference session.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -17,6 +22,14 @@ from ocrmill.config import DetOptions
 from ocrmill.pipeline.geometry import order_quad, polygon_area, polygon_perimeter
 
 STRIDE = 32
+
+RunBatch = Callable[[np.ndarray], np.ndarray]
+"""A model call: an NCHW float32 batch in, the first output out."""
+
+Boxes = tuple[np.ndarray, np.ndarray]
+"""``(quads, scores)``: Nx4x2 float32 quads in page pixels and their N box scores."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -176,3 +189,52 @@ def drop_degenerate(
     heights = np.linalg.norm(quads[:, 0] - quads[:, 3], axis=1)
     keep = (widths > min_side) & (heights > min_side)
     return quads[keep], scores[keep]
+
+
+def detect_page(pixels: np.ndarray, opts: DetOptions, run: RunBatch) -> Boxes:
+    """Text boxes of a page in its own pixels: one detector pass at the ``opts`` sizing."""
+    tensor, geometry = prepare_det_input(pixels, opts)
+    prob = run(tensor)[0, 0]
+    quads, scores = db_boxes(prob, opts)
+    return drop_degenerate(boxes_to_page(quads, geometry), scores)
+
+
+def detect_batched(
+    pages: Sequence[np.ndarray], opts: DetOptions, run: RunBatch, *, bucket: int, max_batch: int
+) -> list[Boxes | None]:
+    """Detect several pages in batches (on GPUs one call for many pages pays).
+
+    Each detector input is padded up to a multiple of ``bucket`` pixels per side; pages of
+    one padded shape run together, at most ``max_batch`` per call. Returns each page's boxes
+    in input order, or ``None`` for the pages of a call that raised: the caller detects
+    those alone (:func:`detect_page`), where the error, if it is one page's, surfaces for
+    that page only.
+    """
+    found: list[Boxes | None] = [None] * len(pages)
+    groups: dict[tuple[int, int], list[tuple[int, np.ndarray, DetGeometry]]] = {}
+    for i, pixels in enumerate(pages):
+        tensor, geometry = prepare_det_input(pixels, opts)
+        h, w = tensor.shape[2:]
+        key = (-(-h // bucket) * bucket, -(-w // bucket) * bucket)
+        groups.setdefault(key, []).append((i, tensor, geometry))
+    for (bh, bw), group in groups.items():
+        for start in range(0, len(group), max_batch):
+            chunk = group[start : start + max_batch]
+            batch = np.zeros((len(chunk), 3, bh, bw), dtype=np.float32)
+            for k, (_, tensor, _) in enumerate(chunk):
+                batch[k, :, : tensor.shape[2], : tensor.shape[3]] = tensor[0]
+            try:
+                probs = run(batch)
+            except Exception as exc:
+                log.warning(
+                    "batched detection of %d page(s) failed (%s: %s); detecting them one by one",
+                    len(chunk),
+                    type(exc).__name__,
+                    exc,
+                )
+                continue
+            for k, (i, tensor, geometry) in enumerate(chunk):
+                prob = probs[k, 0, : tensor.shape[2], : tensor.shape[3]]
+                quads, scores = db_boxes(prob, opts)
+                found[i] = drop_degenerate(boxes_to_page(quads, geometry), scores)
+    return found

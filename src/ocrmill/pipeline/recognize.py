@@ -1,20 +1,51 @@
-"""Recognition batching and CTC decoding for PP-OCR recognizers.
+"""Recognition for PP-OCR recognizers: batching, CTC decoding with character positions, and
+the recognition loop over a page's (or several pages') crops.
 
 Crops keep their own width (no fixed minimum such as 320 px): they are sorted by width
-and grouped so that padding waste and batch memory stay bounded.
+and grouped so that padding waste and batch memory stay bounded. The model runs through a
+``run_top1`` callable, so this module never owns an inference session.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from ocrmill.config import RecOptions
+from ocrmill.errors import ModelError
 from ocrmill.pipeline.normalize import line_batch, scaled_width
 
 REC_HEIGHT = 48
+
+RunTop1 = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+"""A recognizer call: an NCHW batch in; per time step the best class and its probability
+(both BxT) out."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the recognizer read in one crop, and where in the crop it read each character.
+
+    ``spans[i]`` are the first and last CTC time steps of the run that produced character
+    ``i`` of ``text`` (a vocabulary entry of several characters repeats its span);
+    ``char_scores[i]`` its probability. A time step covers ``step_px`` pixels of the crop
+    as it was read, from its left edge; ``flipped`` says it was read turned by 180 degrees
+    (so, in the crop as cut from the page, positions count from the right edge).
+    """
+
+    text: str
+    score: float
+    spans: tuple[tuple[int, int], ...] = ()
+    char_scores: tuple[float, ...] = ()
+    step_px: float = 0.0
+    flipped: bool = False
+
+
+NO_READING = Reading("", 0.0)
 
 
 def width_bucket(width: int, min_step: int = 16) -> int:
@@ -77,6 +108,81 @@ def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = probs.argmax(axis=2)
     best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]
     return idx, best
+
+
+def decode_readings(
+    idx: np.ndarray, best: np.ndarray, vocabulary: Sequence[str], step_px: Sequence[float]
+) -> list[Reading]:
+    """CTC collapse of a batch like :func:`decode_indices`, keeping each character's time
+    steps. ``step_px[b]``: crop pixels per time step of row ``b``."""
+    out: list[Reading] = []
+    last = idx.shape[1] - 1
+    for row, probs, px in zip(idx, best, step_px):
+        starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+        ends = np.r_[starts[1:] - 1, last]
+        kept = row[starts] != 0
+        starts, ends = starts[kept], ends[kept]
+        if not len(starts):
+            out.append(dataclasses.replace(NO_READING, step_px=float(px)))
+            continue
+        chars: list[str] = []
+        spans: list[tuple[int, int]] = []
+        scores: list[float] = []
+        for s, e in zip(starts.tolist(), ends.tolist()):
+            token = vocabulary[row[s]]
+            chars.append(token)
+            spans.extend([(s, e)] * len(token))
+            scores.extend([float(probs[s])] * len(token))
+        score = float(np.mean(probs[starts], dtype=np.float64))
+        out.append(Reading("".join(chars), score, tuple(spans), tuple(scores), float(px)))
+    return out
+
+
+def recognize_crops(
+    crops: Sequence[np.ndarray], opts: RecOptions, run_top1: RunTop1, vocabulary: Sequence[str]
+) -> list[Reading]:
+    """Read every crop at its own padded width; narrow crops read with low confidence are
+    read again at ``opts.retry_width`` and the more confident reading is kept."""
+    widths = [rec_width(c, opts) for c in crops]
+    readings = read_at_widths(crops, widths, opts, run_top1, vocabulary)
+    retry = [
+        i
+        for i, r in enumerate(readings)
+        if r.score < opts.retry_below and widths[i] < opts.retry_width
+    ]
+    if retry:
+        again = read_at_widths(
+            [crops[i] for i in retry], [opts.retry_width] * len(retry), opts, run_top1, vocabulary
+        )
+        for i, second in zip(retry, again):
+            if second.score > readings[i].score:
+                readings[i] = second
+    return readings
+
+
+def read_at_widths(
+    crops: Sequence[np.ndarray],
+    widths: Sequence[int],
+    opts: RecOptions,
+    run_top1: RunTop1,
+    vocabulary: Sequence[str],
+) -> list[Reading]:
+    """Read each crop padded to its given width, in batches of equal width."""
+    readings: list[Reading] = [NO_READING] * len(crops)
+    for batch in plan_rec_batches(widths, opts):
+        width = max(widths[i] for i in batch)
+        tensor = rec_batch([crops[i] for i in batch], width)
+        idx, best = run_top1(tensor)
+        if len(idx) != len(batch):
+            raise ModelError(f"recognizer returned {len(idx)} rows for a batch of {len(batch)}")
+        steps = max(1, idx.shape[1])
+        step_px = [
+            width / steps * crops[i].shape[1] / min(width, scaled_width(crops[i], REC_HEIGHT))
+            for i in batch
+        ]
+        for i, reading in zip(batch, decode_readings(idx, best, vocabulary, step_px)):
+            readings[i] = reading
+    return readings
 
 
 def decode_indices(

@@ -7,11 +7,14 @@ while memory is bounded by the tile size and the tile batch, not by the page.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import cv2
 import numpy as np
 
+from ocrmill.config import DetOptions, TileOptions
+from ocrmill.pipeline import detect
 from ocrmill.pipeline.geometry import order_quad
 
 Tile = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
@@ -140,3 +143,51 @@ def merge_tile_boxes(
         out_quads.append(order_quad(cv2.boxPoints(rect)))
         out_scores.append(float(scores[members].max()))
     return np.stack(out_quads).astype(np.float32), np.asarray(out_scores, dtype=np.float32)
+
+
+def needs_tiles(pixels: np.ndarray, opts: TileOptions) -> bool:
+    """Is this page detected on tiles (``huge="tile"`` and its long side over the limit)?"""
+    return opts.huge == "tile" and max(pixels.shape[:2]) > opts.tile_above
+
+
+def detect_tiled(
+    pixels: np.ndarray, det: DetOptions, opts: TileOptions, run: detect.RunBatch
+) -> detect.Boxes:
+    """Text boxes of a huge page: detected on overlapping full-resolution tiles (blank ones
+    skipped, tiles of one shape batched ``opts.batch`` at a time), then merged."""
+    h, w = pixels.shape[:2]
+    tiles = plan_tiles(h, w, opts.tile_size, opts.overlap)
+    # Tiles are at most tile_size: the detector sees them at full resolution.
+    det = dataclasses.replace(det, limit_side_len=opts.tile_size, limit_type="max")
+    by_shape: dict[tuple[int, int], list[int]] = {}
+    for i, (x0, y0, x1, y1) in enumerate(tiles):
+        if not tile_is_blank(pixels[y0:y1, x0:x1], opts.blank_range):
+            by_shape.setdefault((y1 - y0, x1 - x0), []).append(i)
+    all_quads: list[np.ndarray] = []
+    all_scores: list[np.ndarray] = []
+    all_ids: list[np.ndarray] = []
+    step = max(1, opts.batch)
+    for indices in by_shape.values():
+        for start in range(0, len(indices), step):
+            chunk = indices[start : start + step]
+            prepared = [
+                detect.prepare_det_input(pixels[y0:y1, x0:x1], det)
+                for x0, y0, x1, y1 in (tiles[i] for i in chunk)
+            ]
+            probs = run(np.concatenate([p[0] for p in prepared]))
+            for k, i in enumerate(chunk):
+                quads, scores = detect.db_boxes(probs[k, 0], det)
+                quads = detect.boxes_to_page(quads, prepared[k][1])
+                quads[..., 0] += tiles[i][0]
+                quads[..., 1] += tiles[i][1]
+                all_quads.append(quads)
+                all_scores.append(scores)
+                all_ids.append(np.full(len(quads), i))
+    if not all_quads:
+        return np.zeros((0, 4, 2), np.float32), np.zeros((0,), np.float32)
+    quads, scores = merge_tile_boxes(
+        np.concatenate(all_quads), np.concatenate(all_scores), np.concatenate(all_ids), tiles
+    )
+    quads[..., 0] = np.clip(quads[..., 0], 0, w - 1)
+    quads[..., 1] = np.clip(quads[..., 1], 0, h - 1)
+    return detect.drop_degenerate(quads, scores)
