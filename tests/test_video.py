@@ -408,3 +408,31 @@ def test_real_models_measure_the_text_area(tmp_path):
         assert "SECOND LINE 2024" in frame["text"]
     assert text["keep"] and not blank["keep"]
     assert blank["videos"][0]["score"]["max"] <= 0.002  # nothing (or a speck) detected
+
+
+def test_filter_videos_plans_gpu_workers_where_there_is_a_gpu(videos, monkeypatch):
+    """``filter_videos(device="auto")`` plans through the same planner as ``ocrmill run``:
+    on a (fake) GPU machine with a CUDA backend installed, its workers are GPU workers."""
+    import ocrmill.backends.base as backends
+    from ocrmill.batch.executors import PoolExecutor
+    from ocrmill.runtime import devices
+    from ocrmill.runtime.devices import GpuInfo, Inventory
+
+    gib = 1024**3
+    gpu = GpuInfo(0, "Fake GPU", total_bytes=24 * gib, free_bytes=20 * gib)
+    inventory = Inventory(cpus=2, memory_available_bytes=16 * gib, gpus=(gpu,))
+    monkeypatch.setattr(devices, "probe", lambda: inventory)
+    monkeypatch.setattr(backends, "cuda_backend_name", lambda config: "torch")
+    plans = []
+    real_start = PoolExecutor.start.__func__  # type: ignore[attr-defined]
+
+    def start(cls, plan, config, pool_config=None, **kwargs):
+        plans.append(plan)
+        return real_start(cls, plan, config, pool_config, **kwargs)
+
+    monkeypatch.setattr(PoolExecutor, "start", classmethod(start))
+    (sample,) = filter_videos(
+        [str(videos["boxes"])], frames=1, workers=1, engine_factory=BOX_ENGINE
+    )
+    assert [slot.device for slot in plans[0].slots] == ["cuda:0"]
+    assert sample["videos"][0]["ok"]

@@ -219,6 +219,61 @@ def with_det_limit(options: ReadOptions, limit_side_len: int) -> ReadOptions:
     )
 
 
+@dataclass(frozen=True)
+class ReadOverrides:
+    """Changes to read options as a front end takes them (command-line flags, HTTP query
+    parameters, keyword arguments): a field left ``None`` keeps the base options.
+
+    ``preset`` starts from that preset's options instead of the base; the other fields are
+    applied on top, in that order. This is the one place such overlays are written.
+    """
+
+    preset: str | None = None
+    det_limit: int | None = None
+    det_limit_type: LimitType | None = None
+    cls: bool | None = None
+    huge: Literal["tile", "downscale"] | None = None
+    tile_above: int | None = None
+    tile_size: int | None = None
+    tile_overlap: int | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
+
+    def apply(self, base: ReadOptions) -> ReadOptions:
+        """``base`` with these overrides; raises :class:`ConfigError` for invalid values."""
+        options = preset(self.preset) if self.preset else base
+        if self.det_limit is not None:
+            options = with_det_limit(options, self.det_limit)
+        if self.det_limit_type is not None:
+            if self.det_limit_type not in ("max", "min"):
+                raise ConfigError(f"det limit type must be max or min, got {self.det_limit_type!r}")
+            det = dataclasses.replace(options.det, limit_type=self.det_limit_type)
+            options = dataclasses.replace(options, det=det)
+        if self.cls is not None:
+            cls = dataclasses.replace(options.cls, enabled=self.cls)
+            options = dataclasses.replace(options, cls=cls)
+        tile_changes: dict[str, Any] = {
+            name: value
+            for name, value in (
+                ("huge", self.huge),
+                ("tile_above", self.tile_above),
+                ("tile_size", self.tile_size),
+                ("overlap", self.tile_overlap),
+            )
+            if value is not None
+        }
+        if tile_changes:
+            tile = dataclasses.replace(options.tile, **tile_changes)
+            if tile.overlap >= tile.tile_size:
+                raise ConfigError(
+                    f"tile overlap ({tile.overlap}) must be smaller than the tile size "
+                    f"({tile.tile_size})"
+                )
+            options = dataclasses.replace(options, tile=tile)
+        return options
+
+
 def _convert(raw: str, annotation: Any, name: str) -> Any:
     """Parse an environment string into a field of the given (string) annotation."""
     hint = annotation

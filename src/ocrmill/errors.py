@@ -165,6 +165,16 @@ ERROR_CLASSES: dict[str, type[OcrmillError]] = {
 }
 
 
+def as_ocrmill_error(exc: BaseException, context: str = "") -> OcrmillError:
+    """``exc`` itself when it is an :class:`OcrmillError`; otherwise an :class:`InternalError`
+    that names the exception (and what was being done, ``context``), so an unexpected
+    failure becomes one input's error record instead of stopping a batch."""
+    if isinstance(exc, OcrmillError):
+        return exc
+    detail = f"{type(exc).__name__}: {exc}"
+    return InternalError(f"{context}: {detail}" if context else detail)
+
+
 def error_from_code(code: str, message: str) -> OcrmillError:
     """Rebuild a typed error from its ``code`` (e.g. when it crossed a process boundary)."""
     return ERROR_CLASSES.get(code, OcrmillError)(message)

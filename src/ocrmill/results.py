@@ -11,9 +11,12 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from ocrmill.errors import OcrmillError, error_from_code
+from ocrmill.errors import OcrmillError, as_ocrmill_error, error_from_code
 
 SCHEMA_VERSION = 1
+
+RecordKey = tuple[str, Union[int, None]]  # noqa: UP007 - a runtime alias on Python 3.10
+"""A record's identity in an output: its ``input`` name and 0-based ``page`` (or None)."""
 
 Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]
@@ -61,6 +64,10 @@ class PageResult:
     ok = True
 
     @property
+    def key(self) -> RecordKey:
+        return (self.input, self.page)
+
+    @property
     def text(self) -> str:
         """All lines in reading order, joined by newlines."""
         return "\n".join(line.text for line in self.lines)
@@ -101,9 +108,21 @@ class PageFailure:
 
     ok = False
 
+    @property
+    def key(self) -> RecordKey:
+        return (self.input, self.page)
+
     @classmethod
     def from_error(cls, input: str, error: OcrmillError, page: int | None = None) -> PageFailure:
         return cls(input=input, code=error.code, message=error.message, page=page)
+
+    @classmethod
+    def from_exception(
+        cls, input: str, exc: BaseException, page: int | None = None, context: str = ""
+    ) -> PageFailure:
+        """The record of any exception: an :class:`OcrmillError` keeps its code and message;
+        anything else becomes ``internal`` naming the exception (see ``as_ocrmill_error``)."""
+        return cls.from_error(input, as_ocrmill_error(exc, context), page)
 
     def to_error(self) -> OcrmillError:
         return error_from_code(self.code, self.message)

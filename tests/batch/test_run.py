@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -127,43 +126,6 @@ def test_interrupt_then_resume_completes_without_duplicates(tmp_path):
     names = Counter(r["input"] for r in final)
     assert sorted(names) == sorted(inputs) and set(names.values()) == {1}
     assert all(r["text"] == f"text{int(Path(r['input']).stem[1:])}" for r in final)
-
-
-def test_5000_inputs_keep_parent_memory_flat(tmp_path):
-    psutil = pytest.importorskip("psutil")
-    item = tmp_path / "item.png"
-    item.write_bytes(b"ok:same")
-    listing = tmp_path / "list.txt"
-    # 5,000 distinct inputs (symlinks to one tiny file) so every record has its own name
-    with listing.open("w") as fh:
-        for i in range(5000):
-            link = tmp_path / "links" / f"{i}.png"
-            link.parent.mkdir(exist_ok=True)
-            os.symlink(item, link)
-            fh.write(f"{link}\n")
-    out = tmp_path / "out.jsonl"
-    args = ["run", f"@{listing}", "-o", str(out), "--workers", "2", "--engine-factory", FAKE, "-q"]
-    proc = subprocess.Popen(ocrmill(*args), cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    ps = psutil.Process(proc.pid)
-    samples = []
-    while proc.poll() is None:
-        try:
-            n = len(out.read_text().splitlines()) if out.exists() else 0
-            samples.append((n, ps.memory_info().rss))
-        except (psutil.NoSuchProcess, FileNotFoundError):
-            break
-        time.sleep(0.1)
-    proc.communicate(timeout=300)
-    assert proc.returncode == 0
-    assert len(records(out)) == 5000
-    early = [rss for n, rss in samples if 500 <= n <= 1500]
-    late = [rss for n, rss in samples if n >= 4000]
-    assert early and late, samples[-3:]
-    growth = max(late) - min(early)
-    print(
-        f"parent RSS: {min(early) / 2**20:.1f} MiB after ~1000 records, {max(late) / 2**20:.1f} MiB after 4000+"
-    )
-    assert growth < 20 * 2**20, growth
 
 
 def test_pdf_pages_are_records_and_a_broken_pdf_does_not_stop_the_rest(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ocrmill.batch.sinks import JsonlSink, read_done_keys, record_key
+from ocrmill.batch.sinks import JsonlSink, read_done_keys
 from ocrmill.errors import CorruptImageError
 from ocrmill.results import PageFailure, PageResult, Result, TextLine, result_from_json
 
@@ -34,10 +34,10 @@ def test_round_trip_of_keys(tmp_path: Path) -> None:
     keys, unreadable = read_done_keys(out)
     assert unreadable == 0
     assert keys == {
-        record_key("a.png", None),
-        record_key("b.png", None),
-        record_key("doc.pdf", 0),
-        record_key("doc.pdf", 1),
+        ("a.png", None),
+        ("b.png", None),
+        ("doc.pdf", 0),
+        ("doc.pdf", 1),
     }
 
 

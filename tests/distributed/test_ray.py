@@ -153,17 +153,21 @@ def test_stage_makes_one_row_per_input_and_error_rows(pa, tmp_path):
     assert first["schema"] == 1 and first["text"] == "hello" and first["page"] is None
 
 
-def test_an_engine_exception_turns_the_whole_batch_into_internal_rows(pa, tmp_path):
+def test_an_engine_exception_becomes_internal_rows_and_the_stage_goes_on(pa, tmp_path):
     from ocrmill.distributed.ray import OcrStage
 
     paths = write_inputs(tmp_path, {"a.png": "ok:a", "b.png": "ok:b"})
-    # The fake engine reads the file itself: a missing one makes read_many raise.
+    # The fake engine reads the file itself: a missing one makes read_many raise, which
+    # fails the engine call it is in (alone, or with what the worker batched with it).
     paths.append(str(tmp_path / "missing.png"))
-    out = OcrStage(engine_factory=FAKE)(pa.table({"path": paths})).to_pylist()
+    stage = OcrStage(engine_factory=FAKE)
+    out = stage(pa.table({"path": paths})).to_pylist()
     assert len(out) == 3
-    assert {r["error_code"] for r in out} == {"internal"}
-    assert not any(r["ok"] for r in out)
-    assert "FileNotFoundError" in out[0]["error_message"]
+    assert out[2]["error_code"] == "internal" and "FileNotFoundError" in out[2]["error_message"]
+    for row, text in zip(out[:2], ["a", "b"]):
+        assert (row["ok"], row["text"]) == (True, text) or row["error_code"] == "internal"
+    again = stage(pa.table({"path": paths[:2]})).to_pylist()  # the stage still reads
+    assert [(r["ok"], r["text"]) for r in again] == [(True, "a"), (True, "b")]
 
 
 # -- a local Ray cluster ----------------------------------------------------------------------
@@ -193,21 +197,35 @@ def actor_plan(n: int):
     return ActorPlan(n, n, 1.0, 0.0, 1, "cpu")
 
 
-def run_on_ray(specs: list[str], out: Path, *, actors: int = 2, **kwargs) -> list[dict]:
-    from ocrmill.batch.sinks import JsonlSink
-    from ocrmill.distributed.ray import run_batch_on_ray
+def run_on_ray(
+    specs: list[str],
+    out: Path,
+    *,
+    actors: int = 2,
+    engine_factory: str | None = None,
+    batch_size: int = 4,
+    timeout_s: float = 600.0,
+    pdf_dpi: int = 200,
+) -> list[dict]:
+    """``ocrmill.run`` on the Ray executor (the module's cluster), into ``out``."""
+    from ocrmill.batch import run
+    from ocrmill.config import Config
+    from ocrmill.distributed.ray import RayExecutor
+    from ocrmill.runtime.pool import PoolConfig
 
-    with JsonlSink(out, append=False) as sink:
-        run_batch_on_ray(specs, sink, actor_plan(actors), **kwargs)
+    pool_config = PoolConfig(task_timeout_s=timeout_s)
+    if engine_factory:
+        pool_config = PoolConfig(task_timeout_s=timeout_s, engine_factory=engine_factory)
+    executor = RayExecutor(actor_plan(actors), Config(), pool_config, batch_size=batch_size)
+    run(specs, out, executor=executor, pdf_dpi=pdf_dpi)
     return records(out)
 
 
 @pytest.mark.slow
 def test_real_engine_on_ray_reads_what_the_local_pool_reads(ray_cluster, tmp_path):
-    from ocrmill.batch.runner import run_batch
-    from ocrmill.batch.sinks import JsonlSink
+    from ocrmill.batch import run
+    from ocrmill.batch.executors import PoolExecutor
     from ocrmill.config import Config
-    from ocrmill.runtime.pool import WorkerPool
 
     data = tmp_path / "in"
     data.mkdir()
@@ -221,8 +239,11 @@ def test_real_engine_on_ray_reads_what_the_local_pool_reads(ray_cluster, tmp_pat
     on_ray = run_on_ray(specs, tmp_path / "ray.jsonl", pdf_dpi=150)
     local_out = tmp_path / "local.jsonl"
     plan = plan_workers(inventory(cpus=1), device="cpu", workers=1)
-    with WorkerPool(plan, Config()) as pool, JsonlSink(local_out, append=False) as sink:
-        run_batch(specs, pool, sink, pdf_dpi=150)
+    executor = PoolExecutor.start(plan, Config())
+    try:
+        run(specs, local_out, executor=executor, pdf_dpi=150)
+    finally:
+        executor.close()
     local = records(local_out)
 
     def view(recs: list[dict]) -> dict:
@@ -360,3 +381,61 @@ def test_cli_run_ray_writes_run_records_and_resumes(ray_cluster, tmp_path, capsy
     counts = Counter(r["input"] for r in final)
     assert sorted(counts) == sorted([*paths, missing]) and set(counts.values()) == {1}
     assert "resuming: 5 records" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pool_ray_and_serial_executors_give_identical_records(ray_cluster, tmp_path):
+    """The same inputs through the three executors: identical records. Crash and hang cases
+    go to the pool and Ray only: in this process they would crash or hang the caller (the
+    serial executor has no isolation, by design)."""
+    from ocrmill.batch import run
+    from ocrmill.batch.executors import PoolExecutor, SerialExecutor
+    from ocrmill.config import Config
+    from ocrmill.runtime.pool import PoolConfig
+
+    safe = {"good.png": "ok:good text", "bad.png": "bad", "other.png": "ok:other"}
+    unsafe = {"killer.png": "crash", "hang.png": "hang"}
+    safe_paths = write_inputs(tmp_path / "in", safe)
+    corrupt = tmp_path / "in" / "corrupt.pdf"
+    corrupt.write_bytes(b"%PDF-1.4 not really")
+    safe_paths.append(str(corrupt))
+    unsafe_paths = write_inputs(tmp_path / "in", unsafe)
+    once = write_inputs(tmp_path / "in", {"crash_once.png": f"crash-once:{tmp_path / 'marker'}"})
+
+    def view(recs: list[dict]) -> dict:
+        return {
+            (Path(r["input"]).name, r["page"]): (
+                r["ok"],
+                r.get("text"),
+                r.get("error", {}).get("code"),
+            )
+            for r in recs
+        }
+
+    on_ray = view(
+        run_on_ray(
+            [*safe_paths, *unsafe_paths, *once],
+            tmp_path / "ray.jsonl",
+            engine_factory=FAKE,
+            timeout_s=3.0,
+        )
+    )
+    (tmp_path / "marker").unlink()  # crash once again on the pool
+    pool_config = PoolConfig(task_timeout_s=3.0, engine_factory=FAKE, warmup=False)
+    plan = plan_workers(inventory(cpus=2), device="cpu", workers=2)
+    executor = PoolExecutor.start(plan, Config(), pool_config)
+    try:
+        run([*safe_paths, *unsafe_paths, *once], tmp_path / "pool.jsonl", executor=executor)
+    finally:
+        executor.close()
+    on_pool = view(records(tmp_path / "pool.jsonl"))
+    run(safe_paths, tmp_path / "serial.jsonl", executor=SerialExecutor(engine_factory=FAKE))
+    serial = view(records(tmp_path / "serial.jsonl"))
+
+    assert on_ray == on_pool
+    assert {k: v for k, v in on_pool.items() if k[0] in {*safe, "corrupt.pdf"}} == serial
+    assert on_pool[("killer.png", None)][2] == "worker_crashed"
+    assert on_pool[("hang.png", None)][2] == "timeout"
+    assert on_pool[("crash_once.png", None)][:2] == (True, "survived")
+    assert serial[("bad.png", None)][2] == "corrupt_image"
+    assert serial[("corrupt.pdf", None)][2] == "corrupt_image"

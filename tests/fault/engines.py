@@ -1,6 +1,7 @@
 """Fake engines for runtime tests: no models, behaviour chosen by each input's bytes.
 
-An input is ``bytes`` (or a path to a file holding them) with a command:
+An input is ``bytes`` (or a path to a file holding them, or a PNG file whose ``command`` text
+chunk holds one, so a page can have a real size) with a command:
 
 * ``ok:TEXT`` - read ``TEXT``;  ``slow:SECONDS:TEXT`` - the same after sleeping;
 * ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
@@ -37,6 +38,11 @@ class FakeEngine:
 
     def _read_one(self, source: Any, name: str) -> PageResult | PageFailure:
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        if data.startswith(b"\x89PNG"):
+            from PIL import Image
+
+            with Image.open(Path(source)) as image:
+                data = image.text["command"].encode()  # type: ignore[attr-defined]
         command = data.decode()
         if command.startswith("slow:"):
             _, seconds, command = command.split(":", 2)

@@ -13,7 +13,7 @@ import pytest
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import PoolConfig, PoolStartError, QueueFullError, WorkerPool
-from ocrmill.runtime.worker import Task
+from ocrmill.runtime.tasks import Task
 
 FAKE = "tests.fault.engines:fake_engine"
 
@@ -87,6 +87,37 @@ def test_hanging_input_times_out_and_the_batch_finishes():
         assert pool.metrics()["restarts"]["timeout"] >= 2  # batch run + solo retry
 
 
+def test_big_pages_get_a_deadline_scaled_to_their_size(tmp_path):
+    """The same 3 s of work times out on a small page (deadline 1.5 s) and finishes on a
+    144-megapixel page (deadline 1.5 s x 4); the worker tells the page size from its header."""
+    from PIL import Image, PngImagePlugin
+
+    def page(path, size):
+        info = PngImagePlugin.PngInfo()
+        info.add_text("command", "slow:3:done")
+        Image.new("1", size, 1).save(path, pnginfo=info)
+        return str(path)
+
+    small, big = (
+        page(tmp_path / "small.png", (100, 100)),
+        page(tmp_path / "big.png", (12000, 12000)),
+    )
+    with make_pool(workers=2, task_timeout_s=1.5, max_retries=0, max_batch=1) as pool:
+        futures = [pool.submit(Task(id=i, source=p, name=p)) for i, p in enumerate((small, big))]
+        small_result, big_result = (f.result(timeout=60) for f in futures)
+    assert not small_result.ok and small_result.code == "timeout"
+    assert "1.5 s" in small_result.message
+    assert big_result.ok and big_result.text == "done"
+
+
+def test_scaled_timeout_rule():
+    from ocrmill.runtime.tasks import TIMEOUT_REFERENCE_PIXELS, scaled_timeout
+
+    assert scaled_timeout(600, 1000 * 1000) == 600
+    assert scaled_timeout(600, TIMEOUT_REFERENCE_PIXELS) == 600
+    assert scaled_timeout(600, 16000 * 16000) == pytest.approx(600 * 256 / 36)
+
+
 def test_recycling_after_n_tasks_loses_nothing():
     with make_pool(max_tasks_per_worker=5, max_batch=2) as pool:
         futures = [pool.submit(task(pool, f"ok:{i}")) for i in range(40)]
@@ -137,9 +168,11 @@ import sys
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import WorkerPool
+from ocrmill.runtime.tasks import Task
 plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
 with WorkerPool(plan, Config()) as pool:
-    texts = [pool.submit_image({str(img)!r}).result(timeout=120).text for _ in range(4)]
+    futures = [pool.submit(Task(id=i, source={str(img)!r}, name="line")) for i in range(4)]
+    texts = [f.result(timeout=120).text for f in futures]
 print(texts)
 banned = [m for m in ("onnxruntime", "torch", "cupy", "pycuda", "tensorflow", "paddle") if m in sys.modules]
 print("banned:", banned)
@@ -174,7 +207,7 @@ import sys, time
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import PoolConfig, WorkerPool
-from ocrmill.runtime.worker import Task
+from ocrmill.runtime.tasks import Task
 plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
 pool = WorkerPool(plan, Config(), PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)).start()
 pool.submit(Task(id=1, source=b"hang", name="hang"))

@@ -1,29 +1,45 @@
-"""The JSONL result sink of ``ocrmill run`` and its resume support (runs in the parent process).
+"""Where results go: the :class:`Sink` protocol every output implements, the JSONL sink and
+its resume support, and a callback sink (runs in the parent process).
 
-One record per line, written with :func:`~ocrmill.results.result_to_json` and flushed at
-once, so a killed run loses at most the record being written. A rerun in append mode first
-cuts off a torn last line, then appends; :func:`read_done_keys` tells it what to skip.
+A sink gets every record of a run once, with the task it came from (``None`` for an input
+that failed before it became a task), in completion order. JSONL: one record per line,
+written with :func:`~ocrmill.results.result_to_json` and flushed at once, so a killed run
+loses at most the record being written. A rerun in append mode first cuts off a torn last
+line, then appends; :func:`read_done_keys` tells it what to skip.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 
-from ocrmill.results import Result, result_from_json, result_to_json
-
-RecordKey = tuple[str, int | None]
-"""A record's identity in an output: ``(input, page)``."""
+from ocrmill.results import RecordKey, Result, result_from_json, result_to_json
+from ocrmill.runtime.tasks import Task
 
 _CHUNK = 64 * 1024
 
+log = logging.getLogger(__name__)
 
-def record_key(input_name: str, page: int | None) -> RecordKey:
-    """The identity of a record in an output: its ``input`` name and 0-based ``page``."""
-    return (input_name, page)
+
+@runtime_checkable
+class Sink(Protocol):
+    """An output of a run: gets each record once, as it completes."""
+
+    def write(self, result: Result, task: Task | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class ResumableSink(Sink, Protocol):
+    """A sink that can say which records it already holds (for ``resume``)."""
+
+    def done_keys(self) -> set[RecordKey]: ...
 
 
 class DoneKeys(NamedTuple):
@@ -57,7 +73,7 @@ def read_done_keys(path: Path | str) -> DoneKeys:
                 except (ValueError, KeyError, TypeError, AttributeError):
                     unreadable += 1
                     continue
-                keys.add(record_key(result.input, result.page))
+                keys.add(result.key)
     except FileNotFoundError:
         return DoneKeys(set(), 0)
     return DoneKeys(keys, unreadable)
@@ -122,7 +138,17 @@ class JsonlSink:
         # Held open for the sink's lifetime; close() closes it.
         self._fh = open(self.path, mode, encoding="utf-8", newline="\n")  # noqa: SIM115
 
-    def write(self, result: Result) -> None:
+    def done_keys(self) -> set[RecordKey]:
+        """Keys of the complete records in the file (see :func:`read_done_keys`)."""
+        if self.path is None:
+            return set()
+        self._fh.flush()
+        done = read_done_keys(self.path)
+        if done.unreadable:
+            log.warning("%d unreadable line(s) in %s ignored", done.unreadable, self.path)
+        return done.keys
+
+    def write(self, result: Result, task: Task | None = None) -> None:
         """Write one record as one line and flush it."""
         if self._closed:
             raise ValueError("write to a closed JsonlSink")
@@ -152,3 +178,30 @@ class JsonlSink:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class CallbackSink:
+    """Calls ``function(result)`` for each record (e.g. ``results.append``)."""
+
+    def __init__(self, function: Callable[[Result], Any]) -> None:
+        self.function = function
+
+    def write(self, result: Result, task: Task | None = None) -> None:
+        self.function(result)
+
+    def close(self) -> None:
+        pass
+
+
+def as_sink(
+    output: Sink | str | os.PathLike[str] | Callable[[Result], Any], *, append: bool
+) -> Sink:
+    """A sink for ``output``: a :class:`Sink` as it is, a path (``"-"``: stdout) as a
+    :class:`JsonlSink` (appending when ``append``), a callable as a :class:`CallbackSink`."""
+    if isinstance(output, Sink):
+        return output
+    if isinstance(output, (str, os.PathLike)):
+        return JsonlSink(os.fspath(output), append=append)
+    if callable(output):
+        return CallbackSink(output)
+    raise TypeError(f"not an output: {output!r} (give a path, a Sink or a callable)")

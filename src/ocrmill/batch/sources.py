@@ -1,6 +1,8 @@
-"""Lazy input enumeration for ``ocrmill run INPUT...`` (runs in the parent process).
+"""What to read: inputs of every kind turned, lazily, into :class:`~ocrmill.runtime.tasks.Task` s
+(runs in the parent process).
 
-A spec is one of:
+:func:`iter_tasks` takes specs (strings or paths), encoded bytes, arrays, PIL images and
+ready-made tasks. A spec is one of:
 
 * ``-``: paths read from stdin, one per line;
 * ``@list.txt``: paths read from a text file, one per line (blank lines and ``#`` comments
@@ -11,9 +13,10 @@ A spec is one of:
 
 A path read from stdin or a list file is taken as is (a file or a directory; no glob or
 ``@`` expansion). Everything is a generator: nothing is listed into memory up front, so the
-first input is produced before the source is exhausted, however large it is. A spec that
-cannot be resolved becomes one ``kind="error"`` item; this module never raises for a bad
-input.
+first input is produced before the source is exhausted, however large it is. An input that
+cannot be resolved becomes a task carrying its failure record
+(:meth:`~ocrmill.runtime.tasks.Task.failed`), in its place; this module never raises for a
+bad input. :func:`pdf_tasks` is the one place a PDF becomes its pages.
 """
 
 from __future__ import annotations
@@ -22,17 +25,16 @@ import glob
 import os
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO, Union
 
-from ocrmill.errors import (
-    EmptyInputError,
-    InputError,
-    InputNotFoundError,
-    InternalError,
-    OcrmillError,
-)
+from ocrmill.config import ReadOptions
+from ocrmill.errors import EmptyInputError, InputError, InputNotFoundError, OcrmillError
 from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
+from ocrmill.results import PageFailure
+from ocrmill.runtime.tasks import Task
+
+if TYPE_CHECKING:
+    from ocrmill.pipeline.decode import ImageSource
 
 IMAGE_EXTENSIONS = frozenset(
     {
@@ -56,24 +58,12 @@ SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | PDF_EXTENSIONS
 _GLOB_CHARS = frozenset("*?[")
 
 
-@dataclass(frozen=True)
-class InputItem:
-    """One unit of input: an image, one PDF page, or an input that cannot be enumerated.
-
-    ``name`` is the path as the user wrote it (or as it was enumerated) and becomes the
-    record's ``input``; ``path`` is what to open. ``page`` is the 0-based PDF page (``None``
-    for images, unexpanded PDFs and error items); ``error`` is set when ``kind == "error"``.
-    """
-
-    name: str
-    path: str
-    kind: Literal["image", "pdf", "error"]
-    page: int | None = None
-    error: OcrmillError | None = None
+Found = Union[str, PageFailure]  # noqa: UP007 - a runtime alias on Python 3.10
+"""A resolved spec: a file path, or the record of a spec that resolved to nothing."""
 
 
-def _error(name: str, error: OcrmillError) -> InputItem:
-    return InputItem(name=name, path=name, kind="error", error=error)
+def _error(name: str, error: OcrmillError) -> PageFailure:
+    return PageFailure.from_error(name, error)
 
 
 def _extension(path: str) -> str:
@@ -84,7 +74,7 @@ def _is_supported(path: str) -> bool:
     return _extension(path) in SUPPORTED_EXTENSIONS
 
 
-def _walk(root: str) -> Iterator[str | InputItem]:
+def _walk(root: str) -> Iterator[Found]:
     """Supported files under ``root``, depth first, without listing the tree up front.
 
     Within one directory, files are yielded in ``os.scandir`` order (file-system order, not
@@ -115,7 +105,7 @@ def _walk(root: str) -> Iterator[str | InputItem]:
         stack.extend(reversed(subdirs))
 
 
-def _glob(pattern: str) -> Iterator[str | InputItem]:
+def _glob(pattern: str) -> Iterator[Found]:
     found = False
     for match in glob.iglob(pattern, recursive=True):
         if _is_supported(match) and os.path.isfile(match):
@@ -125,7 +115,7 @@ def _glob(pattern: str) -> Iterator[str | InputItem]:
         yield _error(pattern, InputNotFoundError(f"no files match {pattern}"))
 
 
-def _path(path: str) -> Iterator[str | InputItem]:
+def _path(path: str) -> Iterator[Found]:
     """A path taken as is: a directory is walked, anything else existing is one file."""
     if os.path.isdir(path):
         yield from _walk(path)
@@ -135,14 +125,14 @@ def _path(path: str) -> Iterator[str | InputItem]:
         yield _error(path, InputNotFoundError(f"{path}: no such file or directory"))
 
 
-def _lines(stream: Iterable[str]) -> Iterator[str | InputItem]:
+def _lines(stream: Iterable[str]) -> Iterator[Found]:
     for raw in stream:
         line = raw.strip()
         if line and not line.startswith("#"):
             yield from _path(line)
 
 
-def _list_file(spec: str) -> Iterator[str | InputItem]:
+def _list_file(spec: str) -> Iterator[Found]:
     list_path = spec[1:]
     try:
         # surrogateescape: undecodable bytes map back to the same file-system name.
@@ -160,7 +150,7 @@ def _stdin_lines() -> Iterator[str]:
         yield os.fsdecode(raw)
 
 
-def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[str | InputItem]:
+def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[Found]:
     """File paths (``str``) and error items, in spec order, lazily."""
     for spec in specs:
         if spec == "-":
@@ -173,18 +163,6 @@ def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[str | Input
             yield from _glob(spec)
 
 
-def iter_input_paths(specs: Iterable[str], stdin: TextIO | None = None) -> Iterator[str]:
-    """Every file path the specs name, lazily (``-`` reads ``stdin``, default ``sys.stdin``).
-
-    This is the path-only view: specs that resolve to nothing (a missing path, a glob with
-    no match, a missing list file) are left out here; :func:`iter_inputs` reports them as
-    error items.
-    """
-    for found in _resolve(specs, stdin):
-        if isinstance(found, str):
-            yield found
-
-
 def _classify(path: str) -> Literal["image", "pdf"]:
     ext = _extension(path)
     if ext in PDF_EXTENSIONS:
@@ -195,39 +173,86 @@ def _classify(path: str) -> Literal["image", "pdf"]:
     return "pdf" if is_pdf(path) else "image"
 
 
-def _pdf_pages(path: str) -> Iterator[InputItem]:
+def pdf_tasks(
+    path: str,
+    name: str | None = None,
+    *,
+    pdf_dpi: int = 200,
+    options: ReadOptions | None = None,
+) -> Iterator[Task]:
+    """One task per page of the PDF at ``path`` (the page count is read here, without
+    rendering), named ``name`` (default: the path). An unreadable PDF, or one with no pages,
+    yields one failed task instead."""
+    label = name or path
     try:
         count = pdf_page_count(path)
-    except OcrmillError as exc:
-        yield _error(path, exc)
-        return
     except Exception as exc:  # never let one bad PDF stop the batch
-        yield _error(
-            path, InternalError(f"{path}: cannot count pages: {type(exc).__name__}: {exc}")
-        )
+        failure = PageFailure.from_exception(label, exc, context=f"{label}: cannot count pages")
+        if label != path:  # name the input as the caller knows it, not a stored file
+            failure = PageFailure(label, failure.code, failure.message.replace(path, label))
+        yield Task.failed(failure)
         return
     if count == 0:
-        yield _error(path, EmptyInputError(f"{path}: the PDF has no pages"))
+        yield Task.failed(_error(label, EmptyInputError(f"{label}: the PDF has no pages")))
     for page in range(count):
-        yield InputItem(name=path, path=path, kind="pdf", page=page)
+        yield Task(
+            id=0, source=path, name=label, kind="pdf", page=page, pdf_dpi=pdf_dpi, options=options
+        )
 
 
-def iter_inputs(
-    specs: Iterable[str], *, stdin: TextIO | None = None, expand_pdf: bool = True
-) -> Iterator[InputItem]:
-    """Every input the specs name, as :class:`InputItem` s, lazily and in spec order.
-
-    PDFs (``.pdf``, or a header sniff for explicitly named files with no known image
-    extension) become one item per page (the page count is read here, without rendering);
-    an unreadable PDF becomes one error item. With ``expand_pdf=False`` a PDF is one item
-    with ``page=None``. Never raises for a bad input: it becomes a ``kind="error"`` item.
-    """
+def _spec_tasks(
+    specs: Iterable[str], stdin: TextIO | None, pdf_dpi: int, options: ReadOptions | None
+) -> Iterator[Task]:
     for found in _resolve(specs, stdin):
-        if isinstance(found, InputItem):
-            yield found
+        if isinstance(found, PageFailure):
+            yield Task.failed(found)
         elif _classify(found) == "image":
-            yield InputItem(name=found, path=found, kind="image")
-        elif expand_pdf:
-            yield from _pdf_pages(found)
+            yield Task(id=0, source=found, name=found, options=options)
         else:
-            yield InputItem(name=found, path=found, kind="pdf")
+            yield from pdf_tasks(found, pdf_dpi=pdf_dpi, options=options)
+
+
+def iter_tasks(
+    inputs: str | os.PathLike[str] | Iterable[Any],
+    *,
+    pdf_dpi: int = 200,
+    options: ReadOptions | None = None,
+    stdin: TextIO | None = None,
+) -> Iterator[Task]:
+    """Every task the inputs name, lazily and in input order (task ids are left 0: the
+    executor numbers them).
+
+    ``inputs`` is one spec or an iterable of: specs (``str`` or path; see the module
+    docstring; a PDF becomes one task per page), encoded image bytes, RGB/grey numpy arrays,
+    PIL images, or :class:`Task` s (taken as they are). Unnamed inputs are named by kind and
+    position, e.g. ``<array 3>``. Never raises for a bad input: it becomes a failed task.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    for position, item in enumerate(inputs):
+        if isinstance(item, (str, os.PathLike)):
+            yield from _spec_tasks([os.fspath(item)], stdin, pdf_dpi, options)
+        else:
+            yield _object_task(item, position, options)
+
+
+def _object_task(item: Any, position: int, options: ReadOptions | None) -> Task:
+    if isinstance(item, Task):
+        return item
+    source: ImageSource
+    if isinstance(item, (bytes, bytearray, memoryview)):
+        source, kind = bytes(item), "bytes"
+    else:
+        import numpy as np
+
+        try:
+            source = np.asarray(item)  # arrays, and PIL images through their array interface
+        except Exception as exc:
+            return Task.failed(PageFailure.from_exception(f"<input {position}>", exc))
+        if source.dtype == object:
+            name = f"<{type(item).__name__} {position}>"
+            return Task.failed(
+                _error(name, InputError(f"{name}: not an image, path, bytes or Task"))
+            )
+        kind = "array"
+    return Task(id=0, source=source, name=f"<{kind} {position}>", options=options)

@@ -45,6 +45,19 @@ def pdf_page_count(path: str | os.PathLike[str]) -> int:
         doc.close()
 
 
+def pdf_page_size(path: str | os.PathLike[str], index: int) -> tuple[float, float]:
+    """``(width, height)`` of page ``index`` (0-based) in PDF points, without rendering."""
+    name = os.fspath(path)
+    doc = _open(path)
+    try:
+        if not 0 <= index < len(doc):
+            raise InputError(f"{name}: page {index + 1} does not exist ({len(doc)} pages)")
+        width, height = doc[index].get_size()
+        return float(width), float(height)
+    finally:
+        doc.close()
+
+
 def render_pdf_page(
     path: str | os.PathLike[str], index: int, *, dpi: int, max_pixels: int
 ) -> DecodedImage:

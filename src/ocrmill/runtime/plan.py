@@ -1,9 +1,11 @@
 """The worker plan: how many workers, on which device, with how many threads each.
 
-Pure arithmetic over an :class:`~ocrmill.runtime.devices.Inventory` (so it is tested on
-fake inventories); runs in the parent. Every decision that departs from what was asked
-(no GPU, not enough GPU memory, too little RAM) is recorded as a reason a person can read
-in ``ocrmill doctor``.
+:func:`plan_workers` is pure arithmetic over an :class:`~ocrmill.runtime.devices.Inventory`
+(so it is tested on fake inventories); :func:`plan_for` is what every front end calls: it
+probes this machine, finds the installed CUDA backend and the GPU footprint an earlier run
+measured (:class:`FootprintCache`), then plans. Runs in the parent. Every decision that
+departs from what was asked (no GPU, not enough GPU memory, too little RAM) is recorded as
+a reason a person can read in ``ocrmill doctor``.
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from ocrmill.config import Config
 from ocrmill.errors import ConfigError
 from ocrmill.runtime.devices import Inventory
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 GIB = 1024**3
 # Resident memory of one CPU worker with the PP-OCRv6 small models, measured on
@@ -224,3 +231,61 @@ class FootprintCache:
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
         tmp.replace(self.path)
+
+
+def footprint_key(config: Config, backend: str) -> str:
+    """The :class:`FootprintCache` key of an engine built from ``config`` on ``backend``."""
+    from ocrmill.models import resolve_models
+
+    files = resolve_models(config.models)
+    sizing = f"{config.read.det.limit_side_len}/{config.read.rec.max_batch_size}"
+    return FootprintCache.key([files.det, files.rec, files.cls], backend, sizing)
+
+
+def plan_for(
+    config: Config,
+    device: str = "auto",
+    workers: str | int = "auto",
+    *,
+    cpu_workers: int = 0,
+    inventory: Inventory | None = None,
+    footprints: FootprintCache | None = None,
+) -> WorkerPlan:
+    """The worker plan for ``device`` / ``workers`` on this machine (or ``inventory``).
+
+    GPUs count only when a CUDA-capable backend is installed; GPU workers are sized by the
+    footprint an earlier run measured for the same models and sizing, else by the estimate.
+    """
+    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.runtime.devices import probe
+
+    gpu_backend = cuda_backend_name(config.backend)
+    footprint = GPU_FOOTPRINT_ESTIMATE
+    if gpu_backend is not None:
+        cache = footprints or FootprintCache()
+        footprint = cache.get(footprint_key(config, gpu_backend)) or footprint
+    return plan_workers(
+        inventory or probe(),
+        device=device,
+        workers=workers,
+        gpu_backend=gpu_backend,
+        footprint_bytes=footprint,
+        cpu_workers=cpu_workers,
+    )
+
+
+def record_footprints(
+    config: Config, workers: Iterable[dict[str, Any]], footprints: FootprintCache | None = None
+) -> None:
+    """Remember the largest GPU memory a worker measured after warm-up (``workers``: the
+    pool's metrics rows), so the next :func:`plan_for` sizes GPU workers by it."""
+    from ocrmill.backends.base import cuda_backend_name
+
+    measured = [w["gpu_bytes"] for w in workers if w.get("gpu_bytes")]
+    backend = cuda_backend_name(config.backend)
+    if not measured or backend is None:
+        return
+    try:
+        (footprints or FootprintCache()).put(footprint_key(config, backend), max(measured))
+    except OSError:
+        pass  # a read-only home only costs the estimate next time

@@ -5,8 +5,10 @@ Everything here runs in the parent. One manager thread owns the workers: it wait
 their pipes and process sentinels, hands queued tasks to idle workers (a worker takes up
 to ``max_batch`` tasks at once so recognition is batched across them), kills a worker whose
 batch passes its deadline, and replaces any worker that dies. Tasks lost with a dead
-worker are retried alone; a task that fails alone more than ``max_retries`` times gets a
-``timeout`` or ``worker_crashed`` record. Callers get a ``Future`` per task.
+worker are retried as the :class:`~ocrmill.runtime.retry.RetryLedger` says (alone, then a
+``timeout`` or ``worker_crashed`` record). A batch's deadline is ``task_timeout_s``, scaled
+up for pages over 36 megapixels once the worker has told their size (see
+:func:`~ocrmill.runtime.tasks.scaled_timeout`). Callers get a ``Future`` per task.
 
 Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks it for good,
 it cannot time out a running task, and it does not recycle leaking workers.
@@ -26,24 +28,36 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from ocrmill.config import Config, ReadOptions
+from ocrmill.config import Config
 from ocrmill.errors import (
     OcrmillError,
     PoolClosedError,
     PoolStartError,
     QueueFullError,
-    TaskTimeoutError,
-    WorkerCrashedError,
+    error_from_code,
 )
-from ocrmill.results import PageFailure, Result
+from ocrmill.results import Result
+from ocrmill.runtime.messages import (
+    Fatal,
+    Ready,
+    Results,
+    RunTasks,
+    Sized,
+    Stop,
+    WorkerMessage,
+    WorkerState,
+)
 from ocrmill.runtime.plan import WorkerPlan
-from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, Task, WorkerSpec, worker_main
+from ocrmill.runtime.retry import LossCause, RetryLedger
+from ocrmill.runtime.tasks import Task, scaled_timeout
+from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, WorkerSpec, worker_main
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class PoolConfig:
+    # A worker's batch must finish within this (scaled up for pages over 36 megapixels).
     task_timeout_s: float | None = 600.0
     max_retries: int = 1
     max_tasks_per_worker: int | None = None
@@ -65,8 +79,6 @@ class PoolConfig:
 class _Pending:
     task: Task
     future: Future[Result]
-    attempts: int = 0  # failed solo attempts so far
-    solo: bool = False  # retry alone so a culprit is not hidden in a batch
     cpu_only: bool = False  # ran out of GPU memory: only a CPU worker may take it
 
 
@@ -76,9 +88,11 @@ class _Worker:
     spec: WorkerSpec
     process: Any
     conn: Connection
-    state: str = "starting"  # starting | idle | busy | retiring
+    state: WorkerState = WorkerState.STARTING
     batch: list[_Pending] = field(default_factory=list)
     deadline: float | None = None
+    batch_started: float = 0.0
+    batch_timeout: float | None = None  # the deadline's length, as told in a timeout record
     pid: int | None = None
     started_at: float = field(default_factory=time.time)
     tasks_done: int = 0
@@ -86,7 +100,7 @@ class _Worker:
     busy_s: float = 0.0
     rss: int = 0
     gpu_bytes: int | None = None  # GPU memory after warm-up (NVML), GPU workers only
-    kill_reason: str | None = None
+    kill_reason: str | None = None  # why the parent killed it: a LossCause value or a note
 
 
 def _describe_exit(code: int | None) -> str:
@@ -118,6 +132,7 @@ class WorkerPool:
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Condition()
         self._pending: collections.deque[_Pending] = collections.deque()
+        self._ledger = RetryLedger(self.pool_config.max_retries)
         self._workers: dict[int, _Worker] = {}
         self._ids = itertools.count(1)
         self._worker_ids = itertools.count(0)
@@ -160,9 +175,8 @@ class WorkerPool:
     @property
     def ready(self) -> bool:
         """True when every planned worker has built and warmed up its engine."""
-        return sum(w.state in ("idle", "busy") for w in self._workers.values()) >= len(
-            self.plan.slots
-        )
+        serving = (WorkerState.IDLE, WorkerState.BUSY)
+        return sum(w.state in serving for w in self._workers.values()) >= len(self.plan.slots)
 
     def __enter__(self) -> WorkerPool:
         if self._thread is None:
@@ -248,19 +262,6 @@ class WorkerPool:
         self._wake()
         return future
 
-    def submit_image(
-        self,
-        source: str | bytes,
-        name: str | None = None,
-        *,
-        options: ReadOptions | None = None,
-        block: bool = True,
-    ) -> Future[Result]:
-        label = name or (source if isinstance(source, str) else "<bytes>")
-        return self.submit(
-            Task(id=next(self._ids), source=source, name=label, options=options), block=block
-        )
-
     def new_task_id(self) -> int:
         return next(self._ids)
 
@@ -277,7 +278,7 @@ class WorkerPool:
                     "pid": w.pid,
                     "device": w.spec.device,
                     "threads": w.spec.threads,
-                    "state": w.state,
+                    "state": w.state.value,
                     "tasks_done": w.tasks_done,
                     "tasks_failed": w.tasks_failed,
                     "busy_s": round(w.busy_s, 3),
@@ -371,30 +372,33 @@ class WorkerPool:
             pass  # the sentinel reports the death
         except Exception as exc:  # an unpicklable/garbled message: treat the worker as broken
             log.error("worker %s sent a bad message: %s", w.spec.worker_id, exc)
-            w.kill_reason = "crash"
+            w.kill_reason = LossCause.CRASH.value
             self._terminate(w)
 
-    def _handle(self, w: _Worker, message: tuple[Any, ...]) -> None:
-        kind = message[0]
-        if kind == "ready":
-            w.state, w.pid, w.rss, w.deadline = "idle", message[2], message[3], None
-            w.gpu_bytes = message[4] if len(message) > 4 else None
+    def _handle(self, w: _Worker, message: WorkerMessage) -> None:
+        if isinstance(message, Ready):
+            w.state, w.pid, w.rss, w.deadline = WorkerState.IDLE, message.pid, message.rss, None
+            w.gpu_bytes = message.gpu_bytes
             self._start_failures = 0
-        elif kind == "fatal":
-            _, _, code, detail = message
-            from ocrmill.errors import error_from_code
-
-            err = error_from_code(code, f"worker could not start its engine: {detail}")
-            self._fail_all(err if code != "internal" else PoolStartError(err.message))
-        elif kind == "results":
-            _, _, results, busy, rss = message
+        elif isinstance(message, Fatal):
+            err = error_from_code(
+                message.code, f"worker could not start its engine: {message.detail}"
+            )
+            self._fail_all(err if message.code != "internal" else PoolStartError(err.message))
+        elif isinstance(message, Sized):
+            timeout = self.pool_config.task_timeout_s
+            if w.state is WorkerState.BUSY and timeout is not None:
+                w.batch_timeout = scaled_timeout(timeout, message.pixels)
+                w.deadline = w.batch_started + w.batch_timeout
+        elif isinstance(message, Results):
             by_id = {p.task.id: p for p in w.batch}
-            for task_id, result in results:
+            for task_id, result in message.results:
                 p = by_id.pop(task_id, None)
                 if p is None:
                     continue
                 if self._send_to_cpu(w, p, result):
                     continue
+                self._ledger.forget(task_id)
                 w.tasks_done += 1
                 if not result.ok:
                     w.tasks_failed += 1
@@ -402,9 +406,11 @@ class WorkerPool:
                     p.future.set_result(result)
             for p in by_id.values():  # a result missing from the batch: retry it
                 self._pending.appendleft(p)
-            w.batch, w.deadline, w.busy_s, w.rss = [], None, w.busy_s + busy, rss
-            w.state = "idle"
+            w.batch, w.deadline, w.busy_s, w.rss = [], None, w.busy_s + message.busy_s, message.rss
+            w.state = WorkerState.IDLE
             self._maybe_recycle(w)
+        else:
+            raise TypeError(f"unexpected message {type(message).__name__}")
 
     def _send_to_cpu(self, w: _Worker, p: _Pending, result: Result) -> bool:
         """Requeue a task that ran out of GPU memory for a CPU worker, when the plan has one."""
@@ -416,7 +422,7 @@ class WorkerPool:
             or not any(s.device == "cpu" for s in self.plan.slots)
         ):
             return False
-        p.cpu_only = p.solo = True
+        p.cpu_only = True
         self._restarts["gpu_oom_to_cpu"] += 1
         self._pending.appendleft(p)
         return True
@@ -430,9 +436,9 @@ class WorkerPool:
             cause = "recycle_rss"
         if cause and not self._closing:
             self._restarts[cause] += 1
-            w.state = "retiring"
+            w.state = WorkerState.RETIRING
             try:
-                w.conn.send(("stop",))
+                w.conn.send(Stop())
             except OSError:
                 pass
             self._spawn(w.slot_index)
@@ -445,12 +451,12 @@ class WorkerPool:
             w.conn.close()
         except OSError:
             pass
-        if self._fatal is not None or w.state == "retiring":
+        if self._fatal is not None or w.state is WorkerState.RETIRING:
             return
         if self._closing and not w.batch and w.kill_reason is None:
             return
-        cause = w.kill_reason or "crash"
-        if w.state == "starting" and cause in ("crash", "start_timeout"):
+        cause = w.kill_reason or LossCause.CRASH.value
+        if w.state is WorkerState.STARTING and cause in (LossCause.CRASH.value, "start_timeout"):
             self._start_failures += 1
             if self._start_failures >= self.pool_config.max_start_failures:
                 self._fail_all(
@@ -459,39 +465,31 @@ class WorkerPool:
                 return
         if cause != "shutdown":
             self._restarts[cause] += 1
-        self._requeue(w.batch, cause, f"worker {w.spec.worker_id} (pid {w.pid}) {exit_text}")
+        self._requeue(w, cause, f"worker {w.spec.worker_id} (pid {w.pid}) {exit_text}")
         if not (self._closing and cause == "shutdown"):
             self._spawn(w.slot_index)
 
-    def _requeue(self, batch: list[_Pending], cause: str, detail: str) -> None:
-        for p in reversed(batch):
-            if p.future.done():
-                continue
-            if len(batch) > 1 and not p.solo:
-                p.solo = True  # innocent until tried alone
-            else:
-                p.attempts += 1
-            if p.attempts > self.pool_config.max_retries:
-                tries = p.attempts
-                if cause == "timeout":
-                    err: OcrmillError = TaskTimeoutError(
-                        f"{p.task.name}: no result within {self.pool_config.task_timeout_s:g} s "
-                        f"({tries} attempt{'s' * (tries > 1)}); the worker was replaced"
-                    )
-                else:
-                    err = WorkerCrashedError(
-                        f"{p.task.name}: {detail} while reading this input "
-                        f"({tries} attempt{'s' * (tries > 1)})"
-                    )
-                p.future.set_result(PageFailure.from_error(p.task.name, err, p.task.page))
-            else:
-                self._pending.appendleft(p)
+    def _requeue(self, w: _Worker, cause: str, detail: str) -> None:
+        """Hand a dead worker's batch to the retry ledger: retry alone, or record failed."""
+        lost = [p for p in w.batch if not p.future.done()]
+        if not lost:
+            return
+        loss = LossCause.TIMEOUT if cause == LossCause.TIMEOUT.value else LossCause.CRASH
+        by_id = {p.task.id: p for p in lost}
+        retry, failed = self._ledger.lost(
+            [p.task for p in lost], loss, detail, w.batch_timeout or self.pool_config.task_timeout_s
+        )
+        for task, record in failed:
+            by_id[task.id].future.set_result(record)
+        for task in reversed(retry):
+            self._pending.appendleft(by_id[task.id])
 
     def _check_deadlines(self) -> None:
         now = time.monotonic()
         for w in list(self._workers.values()):
             if w.deadline is not None and now >= w.deadline and w.kill_reason is None:
-                w.kill_reason = "start_timeout" if w.state == "starting" else "timeout"
+                starting = w.state is WorkerState.STARTING
+                w.kill_reason = "start_timeout" if starting else LossCause.TIMEOUT.value
                 self._terminate(w)
 
     def _terminate(self, w: _Worker) -> None:
@@ -507,7 +505,7 @@ class WorkerPool:
         for w in self._workers.values():
             if not self._pending:
                 return
-            if w.state != "idle":
+            if w.state is not WorkerState.IDLE:
                 continue
             on_gpu = w.spec.device.startswith("cuda")
             first = next((p for p in self._pending if not (on_gpu and p.cpu_only)), None)
@@ -516,8 +514,14 @@ class WorkerPool:
             self._pending.remove(first)
             batch = [first]
             limit = self.pool_config.max_batch_gpu if on_gpu else self.pool_config.max_batch
-            if not first.solo:
-                while self._pending and len(batch) < limit and not self._pending[0].solo:
+            solo = self._ledger.is_solo
+            if not (solo(first.task.id) or first.cpu_only):
+                while (
+                    self._pending
+                    and len(batch) < limit
+                    and not solo(self._pending[0].task.id)
+                    and not self._pending[0].cpu_only
+                ):
                     batch.append(self._pending.popleft())
             batch = [
                 p for p in batch if p.future.running() or p.future.set_running_or_notify_cancel()
@@ -525,15 +529,16 @@ class WorkerPool:
             if not batch:
                 continue
             try:
-                w.conn.send(("tasks", [p.task for p in batch]))
+                w.conn.send(RunTasks([p.task for p in batch]))
             except (OSError, ValueError):
-                w.kill_reason = "crash"
+                w.kill_reason = LossCause.CRASH.value
                 w.batch = batch
                 self._terminate(w)
                 continue
-            w.batch, w.state = batch, "busy"
-            timeout = self.pool_config.task_timeout_s
-            w.deadline = None if timeout is None else time.monotonic() + timeout
+            w.batch, w.state = batch, WorkerState.BUSY
+            w.batch_started = time.monotonic()
+            w.batch_timeout = self.pool_config.task_timeout_s
+            w.deadline = None if w.batch_timeout is None else w.batch_started + w.batch_timeout
 
     def _fail_all(self, err: OcrmillError) -> None:
         self._fatal = err
@@ -549,7 +554,7 @@ class WorkerPool:
 
     def _stop_worker(self, w: _Worker) -> None:
         try:
-            w.conn.send(("stop",))
+            w.conn.send(Stop())
         except OSError:
             pass
         w.process.join(timeout=5)

@@ -18,16 +18,20 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
-from ocrmill.config import Config, ReadOptions
+from ocrmill.config import Config
+from ocrmill.runtime.messages import Fatal, Ready, Results, RunTasks, Sized, Stop
+from ocrmill.runtime.tasks import (
+    TIMEOUT_REFERENCE_PIXELS,
+    EngineLike,
+    Task,
+    run_tasks,
+    task_pixels,
+)
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
-
-    import numpy as np
-
-    from ocrmill.results import Result
 
 DEFAULT_ENGINE_FACTORY = "ocrmill.runtime.worker:build_engine"
 
@@ -41,20 +45,6 @@ THREAD_ENV_VARS = (
 
 
 @dataclass(frozen=True)
-class Task:
-    """One unit of work: an image (path, encoded bytes or RGB uint8 array such as a video
-    frame) or one PDF page."""
-
-    id: int
-    source: str | bytes | np.ndarray
-    name: str
-    kind: Literal["image", "pdf"] = "image"
-    page: int | None = None  # 0-based PDF page when kind == "pdf"
-    pdf_dpi: int = 200
-    options: ReadOptions | None = None
-
-
-@dataclass(frozen=True)
 class WorkerSpec:
     """Everything a worker needs; pickled to the child by ``spawn``."""
 
@@ -64,16 +54,6 @@ class WorkerSpec:
     config: Config
     engine_factory: str = DEFAULT_ENGINE_FACTORY
     warmup: bool = True
-
-
-class EngineLike(Protocol):
-    """What a worker needs from an engine (tests inject engines that crash, hang, leak)."""
-
-    def read_many(
-        self, images: Any, *, options: ReadOptions | None = None, names: Any = None
-    ) -> list[Result]: ...
-
-    def warmup(self) -> None: ...
 
 
 def build_engine(config: Config, device: str, threads: int) -> EngineLike:
@@ -148,45 +128,6 @@ def _prepare_environment(spec: WorkerSpec) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def run_tasks(engine: EngineLike, tasks: list[Task], config: Config) -> list[tuple[int, Result]]:
-    """Read a batch of tasks; every task gets exactly one result, whatever goes wrong."""
-    from ocrmill.errors import InternalError, OcrmillError
-    from ocrmill.pipeline.pdf import render_pdf_page
-    from ocrmill.results import PageFailure
-
-    out: dict[int, Result] = {}
-    groups: dict[ReadOptions | None, list[tuple[Task, Any]]] = {}
-    for task in tasks:
-        source: Any = task.source
-        if task.kind == "pdf":
-            try:
-                source = render_pdf_page(
-                    str(task.source),
-                    task.page or 0,
-                    dpi=task.pdf_dpi,
-                    max_pixels=config.decode.max_pixels,
-                )
-            except OcrmillError as exc:
-                out[task.id] = PageFailure.from_error(task.name, exc, task.page)
-                continue
-        groups.setdefault(task.options, []).append((task, source))
-    for options, items in groups.items():
-        try:
-            results = engine.read_many(
-                [src for _, src in items], options=options, names=[t.name for t, _ in items]
-            )
-            if len(results) != len(items):
-                raise RuntimeError(
-                    f"engine returned {len(results)} results for {len(items)} inputs"
-                )
-        except Exception as exc:
-            err = InternalError(f"{type(exc).__name__}: {exc}")
-            results = [PageFailure.from_error(t.name, err, t.page) for t, _ in items]
-        for (task, _), result in zip(items, results):
-            out[task.id] = result
-    return [(t.id, out[t.id]) for t in tasks]
-
-
 def _gpu_footprint(spec: WorkerSpec) -> int | None:
     """GPU memory this worker holds after warm-up (NVML), or None on the CPU."""
     if not spec.device.startswith("cuda:"):
@@ -194,6 +135,11 @@ def _gpu_footprint(spec: WorkerSpec) -> int | None:
     from ocrmill.runtime.devices import process_gpu_bytes
 
     return process_gpu_bytes(int(spec.device.split(":", 1)[1]))
+
+
+def _batch_pixels(tasks: list[Task]) -> int:
+    """Pixels of a batch, from headers (unknown sizes count as nothing)."""
+    return sum(task_pixels(t) or 0 for t in tasks)
 
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
@@ -209,23 +155,26 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
         detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         code = getattr(exc, "code", "internal")
         try:
-            conn.send(("fatal", spec.worker_id, str(code), detail))
+            conn.send(Fatal(spec.worker_id, str(code), detail))
         finally:
             os._exit(3)
-    conn.send(("ready", spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
+    conn.send(Ready(spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
     while True:
         try:
             message = conn.recv()
         except (EOFError, OSError):  # the parent is gone: nothing left to serve
             break
-        if message[0] == "stop":
+        if isinstance(message, Stop):
             break
-        if message[0] == "tasks":
+        if isinstance(message, RunTasks):
             started = time.perf_counter()
-            results = run_tasks(engine, message[1], spec.config)
-            busy = time.perf_counter() - started
             try:
-                conn.send(("results", spec.worker_id, results, busy, current_rss()))
+                pixels = _batch_pixels(message.tasks)
+                if pixels > TIMEOUT_REFERENCE_PIXELS:
+                    conn.send(Sized(spec.worker_id, pixels))
+                results = run_tasks(engine, message.tasks, spec.config)
+                busy = time.perf_counter() - started
+                conn.send(Results(spec.worker_id, results, busy, current_rss()))
             except (BrokenPipeError, OSError):
                 break
     conn.close()

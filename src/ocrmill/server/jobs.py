@@ -32,7 +32,7 @@ from ocrmill.config import ReadOptions
 from ocrmill.errors import InputError, InternalError, OcrmillError
 from ocrmill.results import PageFailure, Result, result_to_json
 from ocrmill.runtime.pool import PoolClosedError, PoolStartError, QueueFullError, WorkerPool
-from ocrmill.runtime.worker import Task
+from ocrmill.runtime.tasks import Task
 from ocrmill.server.api_errors import overloaded, too_large
 from ocrmill.server.metrics import ServerMetrics
 from ocrmill.server.schemas import ReadQuery

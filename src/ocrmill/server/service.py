@@ -23,7 +23,7 @@ from ocrmill.config import ReadOptions
 from ocrmill.errors import ConfigError, OcrmillError
 from ocrmill.results import Result
 from ocrmill.runtime.pool import PoolClosedError, QueueFullError, WorkerPool
-from ocrmill.runtime.worker import Task
+from ocrmill.runtime.tasks import Task
 from ocrmill.server.admission import Admission
 from ocrmill.server.api_errors import ApiError, overloaded
 from ocrmill.server.jobs import JobManager

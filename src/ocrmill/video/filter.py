@@ -1,9 +1,9 @@
-"""The video text-area filter: frames through the worker pool, scores, keep decisions (parent).
+"""The video text-area filter: frames through the run layer, scores, keep decisions (parent).
 
-Frames are decoded here (PyAV) and submitted to the shared :class:`WorkerPool` as RGB
-arrays, at most ``max_frames_in_flight`` at a time (and the pool's own queue bound), so
-memory stays flat however many or long the videos are; the workers batch them like any
-other image. No model is ever loaded in this process.
+Frames are decoded here (PyAV), lazily, as tasks of RGB arrays for
+:func:`ocrmill.batch.api.iter_results`; a worker pool reads them, at most
+``max_frames_in_flight`` at a time, so memory stays flat however many or long the videos
+are; the workers batch them like any other image. No model is ever loaded in this process.
 
 A *sample* is a list of videos (Data-Juicer's unit): each video gets a score (the mean
 text-area ratio of its sampled frames) and is *in range* when ``min_ratio <= score <=
@@ -18,15 +18,15 @@ import dataclasses
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ocrmill.config import Config, ReadOptions
-from ocrmill.errors import ConfigError, InputError, InternalError, OcrmillError
+from ocrmill.batch.api import default_executor, iter_results
+from ocrmill.batch.executors import Executor, PoolExecutor
+from ocrmill.config import Config, ReadOptions, load_config
+from ocrmill.errors import ConfigError, InputError, OcrmillError, as_ocrmill_error
 from ocrmill.results import SCHEMA_VERSION, PageFailure, PageResult, Result
-from ocrmill.runtime.worker import Task
+from ocrmill.runtime.tasks import Task
 from ocrmill.video.area import text_area_ratio
 from ocrmill.video.frames import Timeline, VideoReader
 from ocrmill.video.sampling import Sampling, plan_targets
@@ -67,28 +67,39 @@ class FilterSettings:
 
 
 @dataclass
-class _FrameJob:
+class _Frame:
+    """A sampled frame: where it is in the video, and its result once read."""
+
     index: int
     time: float
-    future: Future[Result]
+    result: Result | None = None
 
 
 @dataclass
-class _VideoJob:
+class _Video:
     path: str
     sample: int
-    frames: list[_FrameJob] = field(default_factory=list)
+    frames: list[_Frame] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
     error: OcrmillError | None = None
+    decoded: bool = False  # every sampled frame has been handed out (or decoding failed)
+
+    @property
+    def done(self) -> bool:
+        return self.decoded and (
+            self.error is not None or all(f.result is not None for f in self.frames)
+        )
 
 
 @dataclass
-class _SampleJob:
+class _Sample:
     index: int
-    videos: list[_VideoJob] = field(default_factory=list)
+    videos: list[_Video] = field(default_factory=list)
+    listed: bool = False  # every video of the sample has been opened
 
-    def futures(self) -> list[Future[Result]]:
-        return [f.future for v in self.videos for f in v.frames]
+    @property
+    def done(self) -> bool:
+        return self.listed and all(v.done for v in self.videos)
 
 
 def read_options_for(base: ReadOptions, settings: FilterSettings) -> ReadOptions:
@@ -112,58 +123,83 @@ def _timeline_info(
     }
 
 
-class _FrameSubmitter:
-    """Decodes one video's sampled frames and submits them, bounded by a semaphore."""
+class _FrameTasks:
+    """Decodes the sampled frames of every video, in order, as tasks (this generator runs in
+    the executor's feeding thread; the consumer reads the state it builds under ``lock``)."""
 
-    def __init__(self, pool: WorkerPool, settings: FilterSettings, options: ReadOptions) -> None:
-        self.pool = pool
+    def __init__(
+        self,
+        samples: Iterable[list[str]],
+        settings: FilterSettings,
+        options: ReadOptions,
+        max_pixels: int,
+    ) -> None:
+        self.samples = samples
         self.settings = settings
         self.options = options
-        self.max_pixels = pool.config.decode.max_pixels
-        self._slots = threading.BoundedSemaphore(settings.max_frames_in_flight)
+        self.max_pixels = max_pixels
+        self.lock = threading.Lock()
+        self.open: deque[_Sample] = deque()  # samples not yielded yet, in input order
+        self.frames: dict[int, _Frame] = {}  # by id() of the frame's task (held until read)
 
-    def _release(self, _future: Future[Result]) -> None:
-        self._slots.release()
+    def tasks(self) -> Iterator[Task]:
+        for index, paths in enumerate(self.samples):
+            sample = _Sample(index)
+            with self.lock:
+                self.open.append(sample)
+            for path in paths:
+                video = _Video(path, index)
+                with self.lock:
+                    sample.videos.append(video)
+                yield from self._video_tasks(video)
+            sample.listed = True
 
-    def _submit(self, job: _VideoJob, index: int, time: float, pixels: Any) -> None:
-        self._slots.acquire()
-        task = Task(
-            id=self.pool.new_task_id(),
-            source=pixels,
-            name=f"{job.path}@{time:.3f}s",
-            options=self.options,
-        )
+    def _video_tasks(self, video: _Video) -> Iterator[Task]:
         try:
-            future = self.pool.submit(task)
-        except BaseException:
-            self._slots.release()
-            raise
-        future.add_done_callback(self._release)
-        job.frames.append(_FrameJob(index, time, future))
-
-    def video(self, path: str, sample: int) -> _VideoJob:
-        job = _VideoJob(path, sample)
-        try:
-            with VideoReader(path, max_pixels=self.max_pixels) as reader:
+            with VideoReader(video.path, max_pixels=self.max_pixels) as reader:
                 timeline = reader.timeline
                 targets = plan_targets(timeline.frame_count, timeline.fps, self.settings.sampling)
                 shape: tuple[int, ...] = ()
-                for frame in reader.read(targets):
-                    shape = frame.pixels.shape
-                    self._submit(job, frame.index, frame.time, frame.pixels)
-                job.info = _timeline_info(reader, timeline, shape)
-                job.info["decoder"] = reader.mode
-                job.info["frames_decoded"] = reader.frames_decoded
+                for decoded in reader.read(targets):
+                    shape = decoded.pixels.shape
+                    frame = _Frame(decoded.index, decoded.time)
+                    task = Task(
+                        id=0,
+                        source=decoded.pixels,
+                        name=f"{video.path}@{decoded.time:.3f}s",
+                        options=self.options,
+                    )
+                    with self.lock:
+                        video.frames.append(frame)
+                        self.frames[id(task)] = frame
+                    yield task
+                info = _timeline_info(reader, timeline, shape)
+                info["decoder"] = reader.mode
+                info["frames_decoded"] = reader.frames_decoded
+                video.info = info
         except InputError as exc:
-            job.error = exc
+            video.error = exc
         except OcrmillError:
-            raise  # the pool failed or was closed: not this video's fault
+            raise  # not this video's fault (e.g. the pool failed): the run stops
         except Exception as exc:  # a decoder bug must not stop the other videos
-            job.error = InternalError(f"{path}: {type(exc).__name__}: {exc}")
-        if job.error is not None:
-            for frame_job in job.frames:
-                frame_job.future.cancel()
-        return job
+            video.error = as_ocrmill_error(exc, video.path)
+        finally:
+            video.decoded = True
+
+    def record(self, task: Task, result: Result) -> None:
+        with self.lock:
+            self.frames.pop(id(task)).result = result
+
+    def finished(
+        self, settings: FilterSettings, *, all_done: bool = False
+    ) -> Iterator[dict[str, Any]]:
+        """Results of the samples at the front that are complete, in input order."""
+        with self.lock:
+            ready = []
+            while self.open and (all_done or self.open[0].done):
+                ready.append(self.open.popleft())
+        for sample in ready:
+            yield _sample_result(sample, settings)
 
 
 def _error_record(path: str, sample: int, code: str, message: str) -> dict[str, Any]:
@@ -178,7 +214,7 @@ def _error_record(path: str, sample: int, code: str, message: str) -> dict[str, 
     }
 
 
-def _frame_record(frame: _FrameJob, result: PageResult) -> dict[str, Any]:
+def _frame_record(frame: _Frame, result: PageResult) -> dict[str, Any]:
     ratio = text_area_ratio([line.box for line in result.lines], result.width, result.height)
     return {
         "index": frame.index,
@@ -189,13 +225,16 @@ def _frame_record(frame: _FrameJob, result: PageResult) -> dict[str, Any]:
     }
 
 
-def _video_record(job: _VideoJob, settings: FilterSettings) -> dict[str, Any]:
-    """One output record for a finished video (all its frame futures are done)."""
+def _video_record(job: _Video, settings: FilterSettings) -> dict[str, Any]:
+    """One output record for a finished video (all its frames are read)."""
     if job.error is not None:
         return _error_record(job.path, job.sample, job.error.code, job.error.message)
     frames = []
     for frame in job.frames:
-        result = frame.future.result()  # raises only when the pool failed as a whole
+        result = frame.result
+        if result is None:  # the run stopped before this frame was read
+            message = f"{job.path}: frame {frame.index} at {frame.time:.2f} s was not read"
+            return _error_record(job.path, job.sample, "interrupted", message)
         if isinstance(result, PageFailure):
             message = f"{job.path}: frame {frame.index} at {frame.time:.2f} s: {result.message}"
             return _error_record(job.path, job.sample, result.code, message)
@@ -226,7 +265,7 @@ def decide(in_range: Sequence[bool], mode: Mode) -> bool:
     return any(in_range) if mode == "any" else all(in_range)
 
 
-def _sample_result(job: _SampleJob, settings: FilterSettings) -> dict[str, Any]:
+def _sample_result(job: _Sample, settings: FilterSettings) -> dict[str, Any]:
     videos = [_video_record(v, settings) for v in job.videos]
     keep = decide([v["in_range"] for v in videos], settings.mode)
     for v in videos:
@@ -241,34 +280,37 @@ def _as_samples(samples: Iterable[str | Sequence[str]]) -> Iterator[list[str]]:
 
 def iter_samples(
     samples: Iterable[str | Sequence[str]],
-    pool: WorkerPool,
+    pool: WorkerPool | None = None,
     settings: FilterSettings | None = None,
+    *,
+    executor: Executor | None = None,
+    config: Config | None = None,
+    stop: threading.Event | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Score every video of ``samples`` through ``pool``; yield one result per sample, in
-    input order, as soon as its videos are done: ``{"sample", "keep", "videos": [records]}``.
+    """Score every video of ``samples``; yield one result per sample, in input order, as soon
+    as its videos are done: ``{"sample", "keep", "videos": [records]}``.
 
-    A sample is a list of video paths, or one path (a sample of one video).
+    A sample is a list of video paths, or one path (a sample of one video). Frames are read
+    by ``executor``, or by ``pool`` (at most ``settings.max_frames_in_flight`` frames in it
+    at a time); ``config`` gives the read options (default: the pool's).
     """
     settings = settings or FilterSettings()
-    submitter = _FrameSubmitter(pool, settings, read_options_for(pool.config.read, settings))
-    pending: deque[_SampleJob] = deque()
-
-    def finished(block: bool) -> Iterator[dict[str, Any]]:
-        while pending:
-            futures = pending[0].futures()
-            if block:
-                wait_futures(futures)
-            elif not all(f.done() for f in futures):
-                return
-            yield _sample_result(pending.popleft(), settings)
-
-    for index, paths in enumerate(_as_samples(samples)):
-        job = _SampleJob(index)
-        for path in paths:
-            job.videos.append(submitter.video(path, index))
-            yield from finished(block=False)  # earlier samples only: this one is not queued
-        pending.append(job)
-    yield from finished(block=True)
+    if executor is None:
+        if pool is None:
+            raise ConfigError("iter_samples needs a pool or an executor")
+        executor = PoolExecutor(pool, max_in_flight=settings.max_frames_in_flight)
+    config = config or (pool.config if pool is not None else load_config())
+    frames = _FrameTasks(
+        _as_samples(samples),
+        settings,
+        read_options_for(config.read, settings),
+        config.decode.max_pixels,
+    )
+    for task, result in iter_results(frames.tasks(), executor=executor, stop=stop):
+        if task is not None:
+            frames.record(task, result)
+        yield from frames.finished(settings)
+    yield from frames.finished(settings, all_done=True)
 
 
 def filter_videos(
@@ -284,6 +326,7 @@ def filter_videos(
     config: Config | None = None,
     workers: str | int = "auto",
     device: str = "auto",
+    engine_factory: str | None = None,
 ) -> list[dict[str, Any]]:
     """Keep or drop samples of videos by how much of their frames text covers.
 
@@ -292,27 +335,25 @@ def filter_videos(
     ``every`` seconds when given. Returns one ``{"sample", "keep", "videos"}`` dict per
     sample, in order; each video record holds per-frame ratios and text, the score
     (mean/min/max) and ``in_range``, or ``ok: False`` with an error. Uses ``pool`` when
-    given, else starts one (``config``, ``workers``, ``device``) and stops it afterwards.
+    given, else plans and starts workers as ``ocrmill run`` does (``config``, ``workers``,
+    ``device``; GPUs when present and a CUDA backend is installed) and stops them after.
     """
     sampling = Sampling(frames=None, every=every) if every is not None else Sampling(frames)
     settings = FilterSettings(sampling, min_ratio, max_ratio, mode, min_text_score)
     if pool is not None:
         return list(iter_samples(samples, pool, settings))
-    own = _start_pool(config, workers, device)
+    config = config or load_config()
+    executor = default_executor(
+        config, workers=workers, device=device, engine_factory=engine_factory
+    )
     try:
-        return list(iter_samples(samples, own, settings))
+        if isinstance(executor, PoolExecutor):
+            executor = PoolExecutor(
+                executor.pool, max_in_flight=settings.max_frames_in_flight, owns_pool=True
+            )
+        return list(iter_samples(samples, settings=settings, executor=executor, config=config))
     finally:
-        own.shutdown(wait=False, kill=True)
-
-
-def _start_pool(config: Config | None, workers: str | int, device: str) -> WorkerPool:
-    from ocrmill.config import load_config
-    from ocrmill.runtime.devices import probe
-    from ocrmill.runtime.plan import plan_workers
-    from ocrmill.runtime.pool import WorkerPool
-
-    plan = plan_workers(probe(), device=device, workers=workers)
-    return WorkerPool(plan, config or load_config()).start()
+        executor.close()
 
 
 def video_paths(specs: Iterable[str]) -> list[str]:

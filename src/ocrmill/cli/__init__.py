@@ -1,0 +1,72 @@
+"""The ``ocrmill`` command: one module per subcommand, and the one place errors become exit
+codes (:func:`main`).
+
+Heavy modules (numpy, onnxruntime, the engine) are imported inside the subcommands so
+``ocrmill --help`` answers instantly. Results go to stdout; messages (``ocrmill: ...``) and
+progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ocrmill.cli import doctor, read, run, serve, video
+from ocrmill.errors import ExitCode, OcrmillError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ocrmill",
+        description="Read text from images and PDFs with the PP-OCR models, at any scale.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {doctor.version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in (read, run, doctor, video, serve):
+        command.add_parser(sub)
+    return parser
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a message is logged (not when created)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
+def _log_to_stderr() -> None:
+    """``ocrmill: message`` lines on stderr for the ocrmill loggers (INFO and up)."""
+    logger = logging.getLogger("ocrmill")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("ocrmill: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ocrmill`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return ExitCode.USAGE
+    _log_to_stderr()
+    try:
+        return int(args.func(args))
+    except OcrmillError as exc:
+        print(f"ocrmill: error: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        print("ocrmill: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # `ocrmill read ... | head`
+        return int(ExitCode.OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

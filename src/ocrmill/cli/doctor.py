@@ -1,0 +1,87 @@
+"""``ocrmill doctor``: what this machine offers, which backends really load, and the worker
+plan ``ocrmill run`` would make here."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+
+from ocrmill.cli.options import add_device_options, add_engine_options, config_from_args
+from ocrmill.errors import ExitCode, OcrmillError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    doctor = sub.add_parser("doctor", help="show devices, models and the worker plan")
+    add_device_options(doctor)
+    add_engine_options(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Print what this machine offers, which backends really load, and the worker plan."""
+    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.engine import Engine
+    from ocrmill.models import resolve_models
+    from ocrmill.runtime.devices import probe
+    from ocrmill.runtime.plan import plan_for
+
+    inv = probe()
+    print(f"ocrmill {version()}, Python {sys.version.split()[0]}")
+    print(
+        f"CPUs usable: {inv.cpus}; memory available: {inv.memory_available_bytes / 1024**3:.1f} GiB"
+    )
+    if inv.gpus:
+        for g in inv.gpus:
+            print(
+                f"GPU {g.index}: {g.name}, {g.free_bytes / 1024**3:.1f} of "
+                f"{g.total_bytes / 1024**3:.1f} GiB free"
+            )
+    else:
+        print(f"GPUs: none ({inv.gpu_note})")
+    for module in ("onnxruntime", "openvino", "torch", "onnx2torch"):
+        print(f"{module}: {module_version(module) or 'not installed'}")
+    try:
+        import onnxruntime as ort
+
+        print(f"onnxruntime providers available: {', '.join(ort.get_available_providers())}")
+    except ImportError:
+        pass
+    config = config_from_args(args)
+    try:
+        files = resolve_models(config.models)
+        print(f"models: det={files.det}\n        rec={files.rec}\n        cls={files.cls}")
+    except OcrmillError as exc:
+        print(f"models: ERROR {exc.message}")
+    gpu_backend = cuda_backend_name(config.backend)
+    devices = ["cpu"] + (["cuda:0"] if inv.gpus and gpu_backend else [])
+    for device in devices:
+        # Load the engine for real: what runs is what loaded, not what was asked for.
+        try:
+            backend = dataclasses.replace(config.backend, device=device)
+            engine = Engine(dataclasses.replace(config, backend=backend))
+            loaded = ", ".join(f"{role}={'/'.join(p)}" for role, p in engine.providers.items())
+            print(f"engine on {device}: {loaded}")
+        except OcrmillError as exc:
+            print(f"engine on {device}: ERROR {exc.message}")
+    if inv.gpus and gpu_backend is None:
+        print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
+    plan = plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)
+    print(f"plan for device={args.device} workers={args.workers}:")
+    print(plan.describe())
+    return ExitCode.OK
+
+
+def module_version(module: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version(module)
+    except PackageNotFoundError:
+        return None
+
+
+def version() -> str:
+    """ocrmill's installed version ("0+unknown" when run from a source tree)."""
+    return module_version("ocrmill") or "0+unknown"

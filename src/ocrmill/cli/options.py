@@ -1,0 +1,187 @@
+"""Command-line options shared by the subcommands, and the one function that turns them into
+a :class:`~ocrmill.config.Config` (defaults <- preset <- ``OCRMILL_*`` environment <- flags).
+
+Imports nothing heavy: ``ocrmill --help`` must answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ocrmill.config import Config, ReadOverrides
+    from ocrmill.runtime.plan import WorkerPlan
+    from ocrmill.runtime.pool import PoolConfig
+
+DEFAULT_FACTORY = "ocrmill.runtime.worker:build_engine"
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def ratio(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Options that choose models and per-call settings; shared by every subcommand."""
+    from ocrmill.config import PRESETS
+
+    group = parser.add_argument_group("engine")
+    group.add_argument(
+        "--preset", choices=PRESETS, help="speed/accuracy preset (default: balanced)"
+    )
+    group.add_argument(
+        "--det-limit",
+        type=positive_int,
+        metavar="N",
+        help="detector side limit in pixels (typical: 640, 800, 960, 1024, 1280)",
+    )
+    group.add_argument(
+        "--det-limit-type",
+        choices=("max", "min"),
+        help="'max' shrinks the long side to N; 'min' enlarges the short side to N",
+    )
+    group.add_argument("--no-cls", action="store_true", help="skip the 0/180 line classifier")
+    group.add_argument(
+        "--huge",
+        choices=("tile", "downscale"),
+        help="pages longer than --tile-above px: detect on full-resolution tiles (default) "
+        "or downscale (small text is lost)",
+    )
+    group.add_argument(
+        "--tile-above",
+        type=positive_int,
+        metavar="PX",
+        help="tile pages above this long side (default 4000)",
+    )
+    group.add_argument("--tile-size", type=positive_int, metavar="PX", help="tile size (1280)")
+    group.add_argument(
+        "--tile-overlap",
+        type=positive_int,
+        metavar="PX",
+        help="tile overlap, >= tallest line (default 256)",
+    )
+    group.add_argument("--det-model", type=Path, metavar="P", help="PP-OCR detection ONNX file")
+    group.add_argument("--rec-model", type=Path, metavar="P", help="PP-OCR recognition ONNX file")
+    group.add_argument(
+        "--rec-dict", type=Path, metavar="P", help="character dictionary of --rec-model"
+    )
+    group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
+    group.add_argument(
+        "--max-pixels", type=positive_int, metavar="N", help="refuse images with more pixels"
+    )
+    group.add_argument(
+        "--threads", type=int, metavar="N", help="inference threads per engine (0 = auto)"
+    )
+
+
+def add_device_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("workers")
+    group.add_argument(
+        "--workers",
+        default="auto",
+        help="worker processes: auto, N, or 0 (read in this process: no isolation, no timeout)",
+    )
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    group.add_argument(
+        "--cpu-workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with GPU workers: N CPU workers too, for tasks that run out of GPU memory",
+    )
+
+
+def add_pool_options(parser: argparse.ArgumentParser, *, timeout: float) -> None:
+    """Worker-pool options shared by `run`, `serve` and `video-filter`."""
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        metavar="S",
+        help=f"per-task timeout in a worker, scaled up for pages over 36 megapixels ({timeout:g})",
+    )
+    parser.add_argument(
+        "--pdf-dpi", type=positive_int, default=200, metavar="N", help="PDF render DPI"
+    )
+    parser.add_argument(
+        "--max-tasks-per-worker", type=positive_int, metavar="N", help="recycle workers"
+    )
+    parser.add_argument(
+        "--max-worker-rss", type=positive_int, metavar="MB", help="recycle a worker above this RSS"
+    )
+    parser.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
+
+
+def read_overrides(args: argparse.Namespace) -> ReadOverrides:
+    """The read-option flags as an overlay (the preset is applied by ``load_config``)."""
+    from ocrmill.config import ReadOverrides
+
+    return ReadOverrides(
+        det_limit=args.det_limit,
+        det_limit_type=args.det_limit_type,
+        cls=False if args.no_cls else None,
+        huge=args.huge,
+        tile_above=args.tile_above,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """Defaults <- preset <- OCRMILL_* environment <- command-line flags."""
+    from ocrmill.config import load_config
+
+    config = load_config(args.preset)
+    read = read_overrides(args).apply(config.read)
+    models = config.models
+    for name in ("det", "rec", "cls"):
+        path = getattr(args, f"{name}_model")
+        if path is not None:
+            models = dataclasses.replace(models, **{name: path})
+    if args.rec_dict is not None:
+        models = dataclasses.replace(models, rec_dict=args.rec_dict)
+    decode = config.decode
+    if args.max_pixels:
+        decode = dataclasses.replace(decode, max_pixels=args.max_pixels)
+    backend = config.backend
+    if args.threads is not None:
+        backend = dataclasses.replace(backend, threads=max(0, args.threads))
+    return dataclasses.replace(config, read=read, models=models, decode=decode, backend=backend)
+
+
+def pool_config_from_args(args: argparse.Namespace) -> PoolConfig:
+    """The worker pool's settings from the pool options."""
+    from ocrmill.runtime.pool import PoolConfig
+
+    return PoolConfig(
+        task_timeout_s=args.timeout,
+        max_retries=getattr(args, "retries", 1),
+        max_tasks_per_worker=args.max_tasks_per_worker,
+        max_worker_rss_bytes=args.max_worker_rss * 1024**2 if args.max_worker_rss else None,
+        engine_factory=args.engine_factory,
+    )
+
+
+def plan_from_args(args: argparse.Namespace, config: Config) -> WorkerPlan:
+    """The worker plan for ``--device`` / ``--workers`` / ``--cpu-workers``."""
+    from ocrmill.runtime.plan import plan_for
+
+    return plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)

@@ -1,0 +1,80 @@
+"""``ocrmill read``: read images (and PDF pages) in this process and print their text or
+records, in input order."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TextIO
+
+from ocrmill.cli.options import add_engine_options, config_from_args
+from ocrmill.results import PageFailure, Result, result_to_json
+from ocrmill.runtime.tasks import Task
+
+READ_BATCH = 8  # inputs per engine call (recognition batched across them)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    read = sub.add_parser("read", help="read images or PDFs and print their text")
+    read.add_argument(
+        "images", nargs="+", metavar="INPUT", help="image or PDF files (also directories, globs)"
+    )
+    read.add_argument("--json", action="store_true", help="one JSON record per input per line")
+    read.add_argument(
+        "--pdf-dpi", type=int, default=200, metavar="N", help="PDF render DPI (default 200)"
+    )
+    add_engine_options(read)
+    read.set_defaults(func=cmd_read)
+
+
+class PrintSink:
+    """Prints each record as it comes: its text (with a ``==> name <==`` header when there
+    are several inputs) or its JSON line; a failure also as one line on stderr."""
+
+    def __init__(self, *, as_json: bool, headers: bool, out: TextIO, err: TextIO) -> None:
+        self.as_json = as_json
+        self.headers = headers
+        self.out = out
+        self.err = err
+
+    def write(self, result: Result, task: Task | None = None) -> None:
+        if isinstance(result, PageFailure):
+            where = f" (page {result.page + 1})" if result.page is not None else ""
+            print(f"ocrmill: {result.input}{where}: {result.code}: {result.message}", file=self.err)
+        if self.as_json:
+            print(result_to_json(result), file=self.out, flush=True)
+        elif not isinstance(result, PageFailure):
+            if self.headers:
+                where = f" (page {result.page + 1})" if result.page is not None else ""
+                print(f"==> {result.input}{where} <==", file=self.out)
+            print(result.text, file=self.out, flush=True)
+
+    def close(self) -> None:
+        self.out.flush()
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    """Read inputs in this process (no worker pool) and print them in order."""
+    from ocrmill.batch import run
+    from ocrmill.batch.executors import SerialExecutor
+
+    config = config_from_args(args)
+    headers = len(args.images) > 1 or not _one_image(args.images[0])
+    sink = PrintSink(as_json=args.json, headers=headers, out=sys.stdout, err=sys.stderr)
+    summary = run(
+        args.images,
+        sink,
+        config=config,
+        executor=SerialExecutor(config, batch=READ_BATCH),
+        pdf_dpi=args.pdf_dpi,
+    )
+    return int(summary.exit_code)
+
+
+def _one_image(spec: str) -> bool:
+    """Is this input one image file (bare text), not a PDF, directory or glob (headers)?"""
+    import os
+
+    from ocrmill.pipeline.pdf import is_pdf
+
+    return os.path.isfile(spec) and not is_pdf(spec)

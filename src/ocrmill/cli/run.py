@@ -1,0 +1,104 @@
+"""``ocrmill run``: many inputs into JSONL through the run layer, on the local worker pool,
+in this process (``--workers 0``) or on Ray (``--ray``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ocrmill.cli.options import (
+    add_device_options,
+    add_engine_options,
+    add_pool_options,
+    config_from_args,
+    plan_from_args,
+    pool_config_from_args,
+)
+from ocrmill.errors import ConfigError
+
+log = logging.getLogger("ocrmill")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    run = sub.add_parser("run", help="read many files, directories, globs or PDFs into JSONL")
+    run.add_argument(
+        "inputs",
+        nargs="+",
+        metavar="INPUT",
+        help="files, directories (recursive), globs, @list.txt (one path per line), - (stdin)",
+    )
+    run.add_argument("-o", "--output", required=True, help="JSONL output file ('-' = stdout)")
+    run.add_argument("--resume", action="store_true", help="skip inputs already in the output")
+    run.add_argument("--retries", type=int, default=1, help="retries of a task whose worker died")
+    add_pool_options(run, timeout=600.0)
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--ray",
+        action="store_true",
+        help="read with Ray Data actors (pip install 'ocrmill[ray]'); a local Ray unless "
+        "--ray-address",
+    )
+    run.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="Ray cluster to join (auto, HOST:PORT, ray://HOST:PORT); implies --ray",
+    )
+    add_device_options(run)
+    add_engine_options(run)
+    run.set_defaults(func=cmd_run)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Read many inputs into a JSONL file; the exit code says how it went."""
+    from ocrmill.batch import run
+    from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
+    from ocrmill.batch.progress import default_progress
+
+    config = config_from_args(args)
+    executor: Executor
+    if args.ray or args.ray_address:
+        executor = _ray_executor(args, config)
+    elif str(args.workers).strip() == "0":
+        executor = SerialExecutor(config, engine_factory=args.engine_factory)
+        log.info("workers: 0 (reading in this process)")
+    else:
+        plan = plan_from_args(args, config)
+        log.info("%s", plan.describe())
+        executor = PoolExecutor.start(plan, config, pool_config_from_args(args))
+    try:
+        summary = run(
+            args.inputs,
+            args.output,
+            config=config,
+            executor=executor,
+            progress=default_progress(args.quiet),
+            resume=args.resume,
+            pdf_dpi=args.pdf_dpi,
+            stdin=sys.stdin,
+        )
+    finally:
+        executor.close()
+    log.info("%s", summary.line)
+    if summary.interrupted:
+        log.info("interrupted; rerun with --resume to read the rest")
+    return int(summary.exit_code)
+
+
+def _ray_executor(args: argparse.Namespace, config):  # -> RayExecutor
+    from ocrmill.distributed.executor import RayExecutor
+
+    for flag, value in (
+        ("--max-tasks-per-worker", args.max_tasks_per_worker),
+        ("--max-worker-rss", args.max_worker_rss),
+    ):
+        if value:
+            raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
+    plan = plan_from_args(args, config)
+    return RayExecutor.start(
+        plan,
+        config,
+        pool_config_from_args(args),
+        address=args.ray_address,
+        fixed=str(args.workers).strip().lower() != "auto",
+    )
