@@ -88,3 +88,25 @@ def test_stray_upload_directories_are_removed_at_start(start_server, tmp_path) -
         assert c.get("/healthz").status_code == 200
     assert not stray.exists()
     assert list((data / "tmp").iterdir()) == []
+
+
+def test_a_job_that_cannot_be_resumed_is_failed_with_the_reason(start_server) -> None:
+    """A whole job fails (status ``failed``, ``error`` says why) when it cannot be resumed:
+    here its stored options are no longer valid when the server starts again."""
+    first = start_server("--workers", "1")
+    with first.client() as c:
+        job_id = c.post("/v1/jobs", files=upload("slow:5:a", "slow:5:b")).json()["id"]
+    first.kill()
+    db = sqlite3.connect(first.data_dir / "jobs.sqlite3")
+    try:
+        db.execute("UPDATE jobs SET options = ? WHERE id = ?", ('{"det_limit": 5}', job_id))
+        db.commit()
+    finally:
+        db.close()
+    second = start_server("--workers", "1", data_dir=first.data_dir)
+    with second.client() as c:
+        job = c.get(f"/v1/jobs/{job_id}").json()
+    assert job["status"] == "failed"
+    assert job["error"].startswith("cannot be resumed") and "det_limit" in job["error"]
+    assert job["finished_at"] is not None
+    assert not (first.data_dir / "jobs" / job_id).exists()

@@ -74,6 +74,12 @@ class PoolExecutor:
             max_in_flight = threading.BoundedSemaphore(max_in_flight)
         self._slots = max_in_flight
         self._owns_pool = owns_pool
+        self._feeders: set[_Feeder] = set()
+
+    @property
+    def in_flight(self) -> int:
+        """This executor's tasks in the pool now (queued or being read)."""
+        return sum(feeder.in_flight for feeder in list(self._feeders))
 
     @classmethod
     def start(
@@ -95,6 +101,7 @@ class PoolExecutor:
     def map(self, tasks: Iterable[Task], stop: threading.Event) -> Iterator[tuple[Task, Result]]:
         done: queue.Queue[tuple[Task, Future[Result]]] = queue.Queue()
         feeder = _Feeder(self.pool, tasks, stop, done, self._slots)
+        self._feeders.add(feeder)
         feeder.start()
         received = 0
         cancelled = False
@@ -116,8 +123,8 @@ class PoolExecutor:
             if feeder.error is not None:
                 raise feeder.error
         finally:
-            stop_feeder = feeder.finished.is_set()
-            if not stop_feeder:  # the caller stopped consuming: do not leave work queued
+            self._feeders.discard(feeder)
+            if not feeder.finished.is_set():  # the caller stopped early: leave nothing queued
                 feeder.abandon()
 
     def close(self) -> None:
@@ -148,6 +155,10 @@ class _Feeder(threading.Thread):
         self._lock = threading.Lock()
         self._waiting: set[Future[Result]] = set()
         self._abandoned = threading.Event()
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._waiting)
 
     def _stopped(self) -> bool:
         return self.stop.is_set() or self._abandoned.is_set()

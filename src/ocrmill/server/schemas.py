@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from ocrmill.config import PRESETS, ReadOptions, preset, with_det_limit
+from ocrmill.config import PRESETS, ReadOptions, ReadOverrides
 
 PresetName = Literal["fast", "balanced", "accurate"]
 assert set(PRESETS) == {"fast", "balanced", "accurate"}
@@ -25,21 +24,18 @@ class ReadQuery(BaseModel):
     )
     cls: bool | None = Field(None, description="run the 0/180 degree line classifier")
 
+    def overrides(self) -> ReadOverrides:
+        return ReadOverrides(
+            preset=self.preset,
+            det_limit=self.det_limit,
+            det_limit_type=self.det_limit_type,
+            cls=self.cls,
+        )
+
     def to_options(self, default: ReadOptions) -> ReadOptions | None:
         """The options to pass with each task; None: the workers' configured defaults."""
-        if all(v is None for v in (self.preset, self.det_limit, self.det_limit_type, self.cls)):
-            return None
-        options = preset(self.preset) if self.preset else default
-        if self.det_limit is not None:
-            options = with_det_limit(options, self.det_limit)
-        if self.det_limit_type is not None:
-            det = dataclasses.replace(options.det, limit_type=self.det_limit_type)
-            options = dataclasses.replace(options, det=det)
-        if self.cls is not None:
-            options = dataclasses.replace(
-                options, cls=dataclasses.replace(options.cls, enabled=self.cls)
-            )
-        return options
+        overrides = self.overrides()
+        return None if overrides.is_empty() else overrides.apply(default)
 
     def stored(self) -> dict[str, Any]:
         """The options a job keeps in the store (re-applied when it resumes)."""

@@ -26,6 +26,7 @@ from ocrmill.runtime.pool import PoolClosedError, QueueFullError, WorkerPool
 from ocrmill.runtime.tasks import Task
 from ocrmill.server.admission import Admission
 from ocrmill.server.api_errors import ApiError, overloaded
+from ocrmill.server.expiry import JobExpiry
 from ocrmill.server.jobs import JobManager
 from ocrmill.server.metrics import ServerMetrics, Snapshot, gpu_memory_by_device
 from ocrmill.server.settings import ServerSettings
@@ -66,6 +67,7 @@ class Service:
         )
         self.store = AsyncJobStore(settings.data_dir / "jobs.sqlite3")
         self.jobs = JobManager(settings, self.store, self.pool, metrics)
+        self.expiry = JobExpiry(self.jobs, settings.limits.job_ttl_s)
         self.admission = Admission(settings.limits.max_queue)
         self.tmp_dir = settings.data_dir / "tmp"
         self.fatal: OcrmillError | None = None
@@ -82,6 +84,7 @@ class Service:
         await self.store.open()
         await asyncio.to_thread(self.pool.start, False)
         self._watcher = asyncio.create_task(self._wait_ready(), name="ocrmill-warmup")
+        await self.expiry.start()
         await self.jobs.start()
 
     def prepare(self) -> None:
@@ -117,12 +120,14 @@ class Service:
 
     async def stop(self) -> None:
         """Stop feeding jobs and kill the workers; unfinished jobs resume on the next start."""
-        await self.jobs.stop()
+        self.jobs.stop_feeding()
+        await self.expiry.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await asyncio.to_thread(self.pool.shutdown, wait=False, kill=True)
+        await self.jobs.wait_stopped()
         await self.store.close()
         await asyncio.to_thread(shutil.rmtree, self.tmp_dir, True)
         if self._lock is not None:
@@ -151,9 +156,9 @@ class Service:
             gpu = gpu_memory_by_device({w["pid"]: w["device"] for w in pool["workers"] if w["pid"]})
         return Snapshot(
             pool=pool,
-            jobs_active=len(self.jobs.active),
-            job_pages_pending=self.jobs.pending_pages,
-            job_pages_in_pool=self.jobs.in_pool,
+            jobs_active=self.jobs.queue.active,
+            job_pages_pending=self.jobs.queue.pending_pages,
+            job_pages_in_pool=self.jobs.feeder.in_flight,
             ocr_in_use=self.admission.in_use,
             ocr_capacity=self.admission.capacity,
             gpu_memory=gpu,

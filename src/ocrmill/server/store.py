@@ -109,7 +109,9 @@ class Completion:
 
 
 @dataclass(frozen=True)
-class Progress:
+class JobCounters:
+    """A job's status and counters after some of its results were recorded."""
+
     job_id: str
     status: JobStatus
     done: int
@@ -189,7 +191,7 @@ class JobStore:
             [(c.seq, int(c.ok), c.result_json, c.job_id, c.idx) for c in completions],
         )
 
-    def record(self, completions: Sequence[Completion], progress: Sequence[Progress]) -> None:
+    def record(self, completions: Sequence[Completion], progress: Sequence[JobCounters]) -> None:
         """Store results and the new counters of their jobs in one transaction."""
         db = self._tx()
         try:
@@ -204,6 +206,7 @@ class JobStore:
             raise
 
     def fail_job(self, job_id: str, error: str, finished_at: float) -> None:
+        """The whole job failed (it cannot be read at all): status ``failed`` with why."""
         self._db.execute(
             "UPDATE jobs SET status = 'failed', error = ?, finished_at = ? WHERE id = ?",
             (error, finished_at, job_id),
@@ -271,9 +274,6 @@ class JobStore:
         ).fetchall()
         return [r["id"] for r in rows]
 
-    def job_ids(self) -> set[str]:
-        return {r["id"] for r in self._db.execute("SELECT id FROM jobs").fetchall()}
-
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -308,6 +308,10 @@ class AsyncJobStore:
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn`` (usually a bound :class:`JobStore` method) on the store thread."""
         return await self._call(fn, *args, **kwargs)
+
+    def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """The same from a thread that is not the event loop's (the job feeder): blocks."""
+        return self._executor.submit(functools.partial(fn, *args, **kwargs)).result()
 
 
 def now() -> float:
