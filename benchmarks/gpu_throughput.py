@@ -12,7 +12,7 @@ Three runs on the same GPU and the same images (decoded bytes read once, before 
 3. N workers, batched (N from the VRAM-aware plan unless ``--workers``).
 
 While each run goes, NVML samples GPU utilisation and memory every 100 ms; each worker's
-GPU memory after warm-up is reported by the worker itself. The target (issue 8): run 3 at
+GPU memory after warm-up is reported by the worker itself. The target: run 3 at
 >= 10x the images/s of run 1. Needs an NVIDIA GPU and a CUDA backend (onnxruntime-gpu, or
 torch + onnx2torch); exits with a clear message otherwise.
 """

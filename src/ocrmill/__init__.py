@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "run": "ocrmill.batch.api",
+    "RunSummary": "ocrmill.batch.api",
     "Engine": "ocrmill.engine",
     "Config": "ocrmill.config",
     "ReadOptions": "ocrmill.config",
@@ -33,12 +35,15 @@ __all__ = [
     "PageFailure",
     "PageResult",
     "ReadOptions",
+    "RunSummary",
     "TextLine",
     "load_config",
     "preset",
+    "run",
 ]
 
 if TYPE_CHECKING:
+    from ocrmill.batch.api import RunSummary, run
     from ocrmill.config import Config, ReadOptions, load_config, preset
     from ocrmill.engine import Engine
     from ocrmill.errors import ExitCode, InputError, OcrmillError

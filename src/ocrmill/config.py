@@ -112,9 +112,10 @@ class RecOptions:
     retry_below: float = 0.9
     retry_width: int = 320
     # Lines whose mean character confidence is below this are dropped. 0.7, not PaddleOCR's
-    # 0.5: on ../shared/data/docs the lines read at 0.5-0.7 are almost all junk from non-text
-    # boxes (page CER macro 16.35 -> 15.38 %, BoW precision 89.5 -> 89.7 %, recall 86.06 ->
-    # 86.04 %); at 0.8 recall starts to drop.
+    # 0.5: on the labelled document set the lines read at 0.5-0.7 are almost all junk from
+    # non-text boxes (page CER macro 16.35 -> 15.38 %, BoW precision 89.5 -> 89.7 %, recall
+    # 86.06 -> 86.04 %; benchmarks/results/docs_ocrmill_rapidocr_20261123-030800.md); at 0.8
+    # recall starts to drop.
     min_score: float = 0.7
 
 
@@ -187,7 +188,7 @@ DET_LIMIT_PRESETS = (640, 800, 960, 1024, 1280)
 
 
 def _preset_options(name: str) -> ReadOptions:
-    # Chosen on ../shared/data/docs (benchmarks/eval_docs.py); see benchmarks/results/.
+    # Chosen on the labelled document set (benchmarks/eval_docs.py); see benchmarks/results/.
     if name == "fast":
         return ReadOptions(det=DetOptions(limit_side_len=960), cls=ClsOptions(enabled=False))
     if name == "balanced":

@@ -1,4 +1,5 @@
-"""On a real NVIDIA GPU: the CUDA engine, the GPU worker pool and the proof against seed 000.
+"""On a real NVIDIA GPU: the CUDA engine, the GPU worker pool, and the proof that a parent
+which initialized CUDA cannot break its spawned workers.
 
 Every test here is marked ``gpu`` and skips, saying why, on machines without a GPU or
 without a CUDA backend (CI has neither; run them on a GPU box with ``pytest -m gpu``).
@@ -129,7 +130,7 @@ def test_seed_000_fork_after_cuda_init_breaks_but_the_pool_works(page, tmp_path)
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    # Plain fork after CUDA init: the child cannot use the GPU (seed 000's error).
+    # Plain fork after CUDA init: the child cannot use the GPU (cudaErrorInitializationError).
     assert out["forked"] != "ok"
     assert "forked subprocess" in out["forked"] or "initialization error" in out["forked"]
     # ocrmill's spawned workers, from the same parent, read every page.

@@ -1,7 +1,8 @@
 """The backend protocol (``run(batch) -> array``) and the factory that picks one.
 
 A backend wraps one inference session for one model. It belongs to one engine in one
-thread: never share it across threads (PP-OCR predictors are not thread-safe, see seed 001).
+thread: never share it across threads (PP-OCR predictors are not thread-safe: two threads
+on one session corrupt each other's tensors).
 Backends are imported only when asked for, so importing ocrmill stays cheap.
 """
 

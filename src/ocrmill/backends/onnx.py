@@ -104,7 +104,3 @@ class OnnxBackend:
 
     def metadata(self) -> dict[str, str]:
         return dict(self._session.get_modelmeta().custom_metadata_map)
-
-    def output_shape(self) -> list[int | str | None]:
-        """Declared shape of the first output (symbolic dimensions as strings)."""
-        return list(self._session.get_outputs()[0].shape)

@@ -2,7 +2,8 @@
 
 GPUs are listed through NVML (``nvidia-ml-py``), which talks to the driver, not to the CUDA
 runtime: the parent never creates a CUDA context, so workers started afterwards (with
-``spawn``) each open their own (seed 000: CUDA in a parent, then fork, breaks).
+``spawn``) each open their own (a process that forks after initializing CUDA gives its
+children a CUDA that fails with ``cudaErrorInitializationError``).
 """
 
 from __future__ import annotations

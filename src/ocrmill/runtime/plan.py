@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 GIB = 1024**3
-# Resident memory of one CPU worker with the PP-OCRv6 small models, measured on
-# ../shared/data/docs: peak ~1.25 GiB with OpenVINO running the detector (it keeps its
-# working memory between calls; ~0.6 GiB on ONNX Runtime alone). Keeps auto worker
-# counts inside RAM.
+# Resident memory of one CPU worker with the PP-OCRv6 small models, measured on the
+# labelled document set: peak ~1.25 GiB with OpenVINO running the detector (it keeps its
+# working memory between calls; ~0.6 GiB on ONNX Runtime alone; process-tree peaks in
+# benchmarks/results/run_throughput_20261123-030219.md). Keeps auto worker counts inside RAM.
 CPU_WORKER_BYTES = 1300 * 1024**2
 # GPU memory one engine instance needs until a worker has measured its own.
 GPU_FOOTPRINT_ESTIMATE = 2 * GIB

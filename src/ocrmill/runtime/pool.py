@@ -10,6 +10,10 @@ worker are retried as the :class:`~ocrmill.runtime.retry.RetryLedger` says (alon
 up for pages over 36 megapixels once the worker has told their size (see
 :func:`~ocrmill.runtime.tasks.scaled_timeout`). Callers get a ``Future`` per task.
 
+The file is long (~560 lines) on purpose: the pool is one state machine under one lock, and
+keeping every transition (dispatch, results, deaths, deadlines, recycling) in one place is
+what makes that lock discipline checkable.
+
 Why not ``concurrent.futures.ProcessPoolExecutor``: one dead worker breaks it for good,
 it cannot time out a running task, and it does not recycle leaking workers.
 """

@@ -1,4 +1,5 @@
-"""The `ocrmill` command as a user runs it: real processes, real files."""
+"""The `ocrmill` command as a user runs it: in-process through ``ocrmill.cli.main`` where a
+process proves nothing more, real processes for the entry point, exit codes and imports."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import sys
 
 import pytest
 
-from .conftest import render_text
+from ocrmill.cli import main
+
+from ..conftest import render_text
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def run_cli(
@@ -39,22 +44,47 @@ def images(tmp_path_factory):
 
 def test_read_prints_text(images):
     good, _, _ = images
-    proc = run_cli("read", str(good))
+    proc = run_cli("read", str(good))  # the entry point itself, once
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "Hello from ocrmill 7"
 
 
-def test_read_json_one_record_per_input_and_bad_file_does_not_stop(images):
+def test_read_json_one_record_per_input_and_bad_file_does_not_stop(images, capsys):
     good, other, broken = images
-    proc = run_cli("read", "--json", str(good), str(broken), str(other), "missing.png")
-    assert proc.returncode == 3, proc.stderr
-    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    code = main(["read", "--json", str(good), str(broken), str(other), "missing.png"])
+    out, err = capsys.readouterr()
+    assert code == 3, err
+    records = [json.loads(line) for line in out.splitlines()]
     assert [r["input"] for r in records] == [str(good), str(broken), str(other), "missing.png"]
     assert [r["ok"] for r in records] == [True, False, True, False]
     assert records[1]["error"]["code"] == "corrupt_image"
     assert records[3]["error"]["code"] == "input_not_found"
     assert records[2]["text"] == "Second image reads too"
-    assert "broken.jpg" in proc.stderr and "missing.png" in proc.stderr
+    assert "broken.jpg" in err and "missing.png" in err
+
+
+def test_read_prints_every_pdf_page_in_order(tmp_path, capsys):
+    from ..conftest import write_text_pdf
+
+    pdf = tmp_path / "doc.pdf"
+    write_text_pdf(pdf)
+    assert main(["read", str(pdf), "--pdf-dpi", "150"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        f"==> {pdf} (page 1) <==",
+        "First page text",
+        f"==> {pdf} (page 2) <==",
+        "Second page text",
+    ]
+
+
+def test_the_readme_first_run_reads_the_sample_page(capsys, monkeypatch):
+    """The README's main job, exactly as written, from the repository root."""
+    monkeypatch.chdir(ROOT)
+    assert main(["read", "examples/sample.png"]) == 0
+    text = capsys.readouterr().out
+    for line in ("The Mill Gazette", "Scans become text in", "rest of the run.", "Page 1 of 1"):
+        assert line in text
 
 
 def test_usage_errors_exit_2():
@@ -64,11 +94,10 @@ def test_usage_errors_exit_2():
     assert proc.returncode == 2
 
 
-def test_missing_model_exits_4_naming_it(images, tmp_path):
+def test_missing_model_exits_4_naming_it(images, tmp_path, capsys):
     good, _, _ = images
-    proc = run_cli("read", "--rec-model", str(tmp_path / "absent_rec.onnx"), str(good))
-    assert proc.returncode == 4
-    assert "absent_rec.onnx" in proc.stderr
+    assert main(["read", "--rec-model", str(tmp_path / "absent_rec.onnx"), str(good)]) == 4
+    assert "absent_rec.onnx" in capsys.readouterr().err
 
 
 def test_help_is_fast_and_lazy():
@@ -77,10 +106,9 @@ def test_help_is_fast_and_lazy():
     assert proc.stdout.split() == ["False", "False"]
 
 
-def test_doctor_names_the_backends_that_really_loaded():
-    proc = run_cli("doctor", "--device", "cpu")
-    assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+def test_doctor_names_the_backends_that_really_loaded(capsys):
+    assert main(["doctor", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
     assert "engine on cpu: det=OpenVINO:CPU, rec=CPUExecutionProvider, cls=OpenVINO:CPU" in out
     assert "workers:" in out and "device=cpu" in out
     forced = run_cli("doctor", "--device", "cpu", env_extra={"OCRMILL_BACKEND_NAME": "onnxruntime"})
