@@ -28,6 +28,18 @@ def task(pool: WorkerPool, payload: str, name: str | None = None) -> Task:
     return Task(id=pool.new_task_id(), source=payload.encode(), name=name or payload)
 
 
+def wait_until(predicate, timeout: float = 30):
+    """Poll ``predicate`` until it returns something truthy (and return it); fail after
+    ``timeout`` s. For states to reach, never for timing assertions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not reached within {timeout} s")
+
+
 def texts(futures, timeout: float = 60) -> list[str]:
     out = []
     for f in futures:
@@ -49,8 +61,9 @@ def test_results_come_back_once_each():
 def test_worker_killed_mid_batch_loses_nothing():
     with make_pool(max_batch=3) as pool:
         futures = [pool.submit(task(pool, f"slow:0.05:item{i}")) for i in range(60)]
-        time.sleep(0.5)
-        victim = next(w for w in pool.metrics()["workers"] if w["state"] == "busy")
+        victim = wait_until(
+            lambda: next((w for w in pool.metrics()["workers"] if w["state"] == "busy"), None)
+        )
         os.kill(victim["pid"], signal.SIGKILL)
         assert texts(futures) == [f"item{i}" for i in range(60)]
         m = pool.metrics()
@@ -137,7 +150,7 @@ def test_leaking_worker_is_recycled_by_rss():
 def test_bounded_queue_fails_fast_when_asked():
     with make_pool(workers=1, queue_size=3, max_batch=1) as pool:
         first = pool.submit(task(pool, "slow:2:x"))
-        time.sleep(0.3)  # the worker has taken it; now fill the queue
+        wait_until(lambda: pool.metrics()["in_flight"] == 1)  # taken; now fill the queue
         for i in range(3):
             pool.submit(task(pool, f"ok:{i}"))
         with pytest.raises(QueueFullError):
