@@ -116,6 +116,17 @@ class RecOptions:
     # boxes (page CER macro 16.35 -> 15.38 %, BoW precision 89.5 -> 89.7 %, recall 86.06 ->
     # 86.04 %); at 0.8 recall starts to drop.
     min_score: float = 0.7
+    # A line taller than ``tall_line`` x the page's shorter side is kept only when it reads
+    # with confidence >= ``tall_line_min_score`` and holds a letter or digit: the detector's
+    # false positives on gradients, textures and photos are boxes over most of the frame,
+    # read as one or two doubtful glyphs or as punctuation, while large real text reads
+    # cleanly. This applies whatever ``min_score`` is (the video filter counts lines at
+    # min_score 0). Set ``tall_line`` above 1 to turn it off. Measured in
+    # benchmarks/results/tall_lines_*.md: text lines in documents and subtitles stay far
+    # below 0.2 of the page; frame-sized false positives read >= 0.9 in a few % of cases,
+    # large rendered glyphs and titles in ~97 %.
+    tall_line: float = 0.2
+    tall_line_min_score: float = 0.9
 
 
 @dataclass(frozen=True)
