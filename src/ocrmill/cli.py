@@ -451,7 +451,8 @@ def _add_video_filter_parser(sub: argparse._SubParsersAction) -> None:
         type=_ratio,
         default=0.0,
         metavar="S",
-        help="recognition confidence a detected line needs to count (default 0: every box)",
+        help="recognition confidence a detected line needs to count (default 0: every box "
+        "that reads as a character; lines taller than 0.2 of the frame need 0.9 regardless)",
     )
     video.add_argument(
         "--timeout", type=float, default=600.0, metavar="S", help="per-frame task timeout (s)"
