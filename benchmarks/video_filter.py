@@ -1,7 +1,13 @@
-"""The video text-area filter on real clips: ratio per clip, frames/s and peak RSS.
+"""The video text-area filter on real and synthetic clips: ratio per clip, frames/s, peak RSS.
 
     python -m benchmarks.video_filter [--videos ../shared/data/videos] [--frames 5]
-                                      [--workers auto] [--out PATH.md]
+                                      [--workers auto] [--no-synthetic] [--out PATH.md]
+
+Besides the real clips, two synthetic ones are made here (``tests/scenes.py``): 6 s of moving
+colour gradients and discs with no text (the detector's false positives; the score should be
+about 0), and the same clip with two subtitle lines (about 12 % of the frame in line boxes).
+``OCRMILL_*`` environment overrides reach the workers and are listed in the report, e.g.
+``OCRMILL_READ_REC_TALL_LINE=9`` to measure without the tall-line rule.
 
 Runs ``ocrmill video-filter VIDEOS... --frames N`` once as its own process tree and samples
 the RSS of the whole tree (parent + workers, summed) every 50 ms. Frames/s is reported two
@@ -28,6 +34,21 @@ from benchmarks.proc_memory import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VIDEOS = ROOT.parent / "shared" / "data" / "videos"
+SUBTITLES = ("We will meet again tomorrow", "at the old station, 7:45")
+
+
+def synthetic_clips(folder: Path) -> list[Path]:
+    """Write the two synthetic clips (640 x 360, 6 s at 10 fps) into ``folder``."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.scenes import caption_frame, gradient_disc_frame, write_video
+
+    frames = [gradient_disc_frame(i / 10) for i in range(60)]
+    captioned = [caption_frame(f, SUBTITLES, 30)[0] for f in frames]
+    return [
+        write_video(folder / "synthetic_gradients_discs.mp4", frames, fps=10),
+        write_video(folder / "synthetic_subtitles.mp4", captioned, fps=10),
+    ]
 
 
 def run_filter(videos: list[Path], frames: int, workers: str, out: Path) -> dict[str, object]:
@@ -64,7 +85,7 @@ def clip_row(record: dict, decode_s: float) -> str:
     name = Path(record["input"]).name
     if not record["ok"]:
         return f"| {name} | error: {record['error']['code']} | | | | | | |"
-    ratios = " ".join(f"{f['ratio']:.3f}" for f in record["frames"])
+    ratios = " ".join(f"{f['time']:.1f}s:{f['ratio']:.3f}" for f in record["frames"])
     lines = sum(len(f["lines"]) for f in record["frames"])
     score = record["score"]
     size = f"{record['width']}x{record['height']}, {record['duration']:.1f} s"
@@ -77,16 +98,19 @@ def clip_row(record: dict, decode_s: float) -> str:
 
 def report(args: argparse.Namespace, run: dict, records: list[dict], decode: dict) -> str:
     frames, filter_s, wall = run["frames"], run["filter_s"], run["wall_s"]
+    env = {k: v for k, v in os.environ.items() if k.startswith("OCRMILL_")}
     out = [
         f"# Video text-area filter: {len(records)} clips, --frames {args.frames}",
         "",
         f"{dt.datetime.now().isoformat(timespec='seconds')}; {platform.platform()}; "
-        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; `{run['plan'].strip()}`",
+        f"{os.cpu_count()} CPUs; Python {platform.python_version()}; `{run['plan'].strip()}`; "
+        f"OCRMILL_* env: {env or 'none'}",
         "",
-        f"Command: `ocrmill video-filter {args.videos}/*.mp4 --frames {args.frames} "
+        f"Command: `ocrmill video-filter {args.videos}/*.mp4"
+        f"{'' if args.no_synthetic else ' SYNTHETIC_CLIPS'} --frames {args.frames} "
         f"--workers {args.workers} --device cpu` (exit {run['exit']}).",
         "",
-        "| clip | size | score (mean ratio) | min / max | per-frame ratios | lines | frames "
+        "| clip | size | score (mean ratio) | min / max | per-frame time:ratio | lines | frames "
         "decoded | decode-only ms |",
         "|---|---|---|---|---|---|---|---|",
         *(clip_row(r, decode.get(r["input"], (0.0, 0))[0]) for r in records),
@@ -95,8 +119,12 @@ def report(args: argparse.Namespace, run: dict, records: list[dict], decode: dic
         f"**{frames / filter_s:.2f} frames/s**; whole command incl. start-up: {wall:.1f} s = "
         f"{frames / wall:.2f} frames/s",
         f"- peak RSS of the process tree (parent + workers): **{run['peak_rss_mib']:.0f} MiB**",
-        "- ratio = area of the union of detected text boxes / frame area (min text score 0: "
-        "every detected box that reads as a character counts).",
+        "- ratio = area of the union of the reported lines' boxes / frame area (min text score "
+        "0: every line that reads as a character counts, except, by default, tall lines -- "
+        "taller than `tall_line` of the frame's shorter side -- read below "
+        "`tall_line_min_score` or as punctuation only; see README, video section).",
+        "- synthetic_*: made by this script (tests/scenes.py): 6 s of moving colour gradients "
+        "and discs, no text; the same with two subtitle lines (~12 % of the frame in boxes).",
         "- decode-only: the same sampled frames decoded by seeking in one process, no OCR.",
     ]
     return "\n".join(out) + "\n"
@@ -107,16 +135,19 @@ def main() -> None:
     parser.add_argument("--videos", type=Path, default=DEFAULT_VIDEOS)
     parser.add_argument("--frames", type=int, default=5)
     parser.add_argument("--workers", default="auto")
+    parser.add_argument("--no-synthetic", action="store_true", help="real clips only")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     videos = sorted(args.videos.glob("*.mp4"))
-    if not videos:
+    if not videos and args.no_synthetic:
         raise SystemExit(f"no .mp4 files in {args.videos} (the data lives in ../shared/data)")
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_synthetic:
+            videos += synthetic_clips(Path(tmp))
         out = Path(tmp) / "video_filter.jsonl"
         run = run_filter(videos, args.frames, args.workers, out)
         records = [json.loads(line) for line in out.read_text().splitlines()]
-    decode = {str(v): decode_only(v, args.frames) for v in videos}
+        decode = {str(v): decode_only(v, args.frames) for v in videos}
     text = report(args, run, records, decode)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     path = args.out or ROOT / "benchmarks" / "results" / f"video_filter_{stamp}.md"

@@ -14,6 +14,7 @@ from ocrmill.config import Config, ModelPaths, preset
 from ocrmill.errors import CorruptImageError, ModelError
 from ocrmill.results import PageFailure, PageResult
 
+from . import scenes
 from .conftest import WrappedBackend, render_page, render_text
 
 SENTENCES = [
@@ -92,6 +93,51 @@ def test_cmyk_jpeg_and_16bit_png_are_read(engine):
 def test_blank_image_is_ok_with_no_lines(engine):
     result = engine.read(np.full((200, 300, 3), 255, np.uint8))
     assert result.ok and result.lines == () and result.text == ""
+
+
+FILTER_FLOOR = dataclasses.replace(
+    Config().read, rec=dataclasses.replace(Config().read.rec, min_score=0.0)
+)
+"""Read options as the video filter uses them: every line that reads as a character counts."""
+
+
+@pytest.mark.parametrize("options", [None, FILTER_FLOOR], ids=["default", "no-floor"])
+def test_text_free_scenes_give_no_lines(engine, options):
+    """Gradients, noise, textures and lit shapes, at 16:9 and 4:3: the detector finds 'text'
+    in most of these (usually one box over the whole frame); none of it may be reported."""
+    frames, names = [], []
+    for name, scene in scenes.TEXT_FREE.items():
+        for seed, (w, h) in enumerate([(640, 360), (640, 360), (480, 360)]):
+            frames.append(scene(np.random.default_rng(seed), w, h))
+            names.append(f"{name}:{seed}")
+    for t in (0.0, 2.5, 5.0):
+        frames.append(scenes.gradient_disc_frame(t))
+        names.append(f"gradient_discs@{t}")
+    results = engine.read_many(frames, options=options, names=names)
+    found = {r.input: [(line.text, round(line.score, 2)) for line in r.lines] for r in results}
+    assert {k: v for k, v in found.items() if v} == {}
+
+
+@pytest.mark.parametrize("options", [None, FILTER_FLOOR], ids=["default", "no-floor"])
+def test_large_glyphs_titles_and_captions_are_found(engine, options):
+    """Text much taller than a text line -- single glyphs up to 60 % of the frame height, a
+    title, subtitles -- on plain, gradient and busy backgrounds is still read."""
+    rng = np.random.default_rng(3)
+    white = np.full((360, 640, 3), 245, np.uint8)
+    cases = [
+        (white, "A", 150),
+        (scenes.linear_gradient(rng), "K", 220),
+        (scenes.soft_blobs(rng), "8", 280),
+        (scenes.radial_gradient(rng), "SALE", 120),
+        (scenes.clouds(rng), "OPEN 24H", 90),
+    ]
+    frames = [scenes.draw_text(bg, text, size, outline=4)[0] for bg, text, size in cases]
+    captions = ["We will meet again tomorrow", "at the old station, 7:45"]
+    frames.append(scenes.caption_frame(scenes.gradient_disc_frame(1.0), captions, 30)[0])
+    results = engine.read_many(frames, options=options)
+    squeeze = lambda s: "".join(s.split())  # noqa: E731  (a space read or not is not the point)
+    expected = [text for _, text, _ in cases] + ["".join(captions)]
+    assert [squeeze(r.text) for r in results] == [squeeze(t) for t in expected]
 
 
 def test_read_many_matches_read_and_keeps_failures_in_place(engine):

@@ -36,35 +36,13 @@ from ocrmill.video import (  # noqa: E402
 )
 from ocrmill.video.sampling import plan_targets  # noqa: E402
 
+from .scenes import caption_frame, gradient_disc_frame, write_video  # noqa: E402
+
 BOX_ENGINE = "tests.fault.engines:box_engine"
 W, H = 320, 240  # frames of the filter tests
 
 
 # -- making videos -------------------------------------------------------------------------
-
-
-def write_video(
-    path: Path,
-    frames: list[np.ndarray],
-    *,
-    fps: int = 10,
-    gop: int = 10,
-    fmt: str | None = None,
-    faststart: bool = False,
-) -> Path:
-    """Encode RGB frames with H.264 (a keyframe every ``gop`` frames, no B-frames)."""
-    options = {"movflags": "faststart"} if faststart else {}
-    with av.open(str(path), "w", format=fmt, options=options) as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"g": str(gop), "keyint_min": str(gop), "sc_threshold": "0", "bf": "0"}
-        for pixels in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
 
 
 def grey_level(index: int) -> int:
@@ -436,3 +414,28 @@ def test_filter_videos_plans_gpu_workers_where_there_is_a_gpu(videos, monkeypatc
     )
     assert [slot.device for slot in plans[0].slots] == ["cuda:0"]
     assert sample["videos"][0]["ok"]
+
+
+@pytest.mark.slow
+def test_real_models_score_a_scene_without_text_zero_and_captions_by_their_area(tmp_path):
+    """The detector finds one frame-sized 'text' box in most frames of moving colour
+    gradients and discs; none of it may count. Two subtitle lines (about 10 % of the frame
+    in ink, 12 % in line boxes) still count."""
+    gradients = [gradient_disc_frame(i / 5, seed=1) for i in range(30)]  # 6 s at 5 fps
+    captions = ["We will meet again tomorrow", "at the old station, 7:45"]
+    captioned = [caption_frame(frame, captions, 30)[0] for frame in gradients]
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    with WorkerPool(plan, Config()) as pool:
+        (bare, subtitled) = filter_videos(
+            [
+                str(write_video(tmp_path / "gradients.mp4", gradients, fps=5)),
+                str(write_video(tmp_path / "captions.mp4", captioned, fps=5)),
+            ],
+            frames=5,
+            pool=pool,
+        )
+    bare_record, subtitled_record = bare["videos"][0], subtitled["videos"][0]
+    assert bare_record["score"]["max"] < 0.01, [f["lines"] for f in bare_record["frames"]]
+    assert 0.06 <= subtitled_record["score"]["min"] <= subtitled_record["score"]["max"] <= 0.2
+    for frame in subtitled_record["frames"]:
+        assert "old station" in frame["text"]

@@ -117,6 +117,18 @@ class RecOptions:
     # 86.06 -> 86.04 %; benchmarks/results/docs_ocrmill_rapidocr_20261123-030800.md); at 0.8
     # recall starts to drop.
     min_score: float = 0.7
+    # A line taller than ``tall_line`` x the page's shorter side is kept only when it reads
+    # with confidence >= ``tall_line_min_score`` and holds a letter or digit (see
+    # pipeline/textness.py). The detector's false positives on gradients, textures and
+    # photos are boxes over most of the frame, read as one or two doubtful glyphs or as
+    # punctuation, while large real text reads cleanly. This applies whatever ``min_score``
+    # is (the video filter counts lines at min_score 0). ``tall_line`` above 1 turns it off.
+    # Measured (benchmarks/results/tall_lines_20261201-094205.md): 2 of 2977 document lines
+    # are taller than 0.2 of their page, both read >= 0.9; of the boxes taller than half a
+    # text-free frame 3 % read that way, of large rendered glyphs, titles and captions 100 %,
+    # of one-word images read right 99 % (4 of 379 dropped, one of them below 0.7 anyway).
+    tall_line: float = 0.2
+    tall_line_min_score: float = 0.9
 
 
 @dataclass(frozen=True)

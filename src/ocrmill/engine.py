@@ -25,7 +25,7 @@ from ocrmill.models import (
     read_dict_file,
     resolve_models,
 )
-from ocrmill.pipeline import classify, detect, layout, recognize, tiling
+from ocrmill.pipeline import classify, detect, layout, recognize, textness, tiling
 from ocrmill.pipeline.crop import crop_quads
 from ocrmill.pipeline.decode import DecodedImage, ImageSource, decode_image
 from ocrmill.pipeline.recognize import Reading
@@ -304,10 +304,12 @@ class Engine:
 
     def _finish(self, page: _Page, opts: RecOptions) -> PageResult:
         lines: list[TextLine] = []
+        texts = [(r.text, r.score) for r in page.readings]
+        keep = textness.keep_lines(page.quads, texts, page.image.pixels.shape, opts)
         for k in layout.reading_order(page.quads):
             reading = page.readings[k]
             text, score = reading.text.strip(), reading.score
-            if not text or score < opts.min_score:
+            if not keep[k]:
                 continue
             box = tuple((float(x), float(y)) for x, y in page.quads[k])
             lines.append(TextLine(text=text, score=score, box=box))  # type: ignore[arg-type]

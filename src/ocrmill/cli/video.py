@@ -75,7 +75,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         type=ratio,
         default=0.0,
         metavar="S",
-        help="recognition confidence a detected line needs to count (default 0: every box)",
+        help="recognition confidence a detected line needs to count (default 0: every box "
+        "that reads as a character; lines taller than 0.2 of the frame need 0.9 regardless)",
     )
     video.add_argument("-q", "--quiet", action="store_true", help="no per-video lines on stderr")
     add_pool_options(video, timeout=600.0)

@@ -47,7 +47,10 @@ class FilterSettings:
     0.0 counts every box the detector found whose crop decodes to at least one character
     (Data-Juicer counts the detector's boxes); the engine never reports boxes that read as
     an empty string, so those do not count. Raise it (e.g. 0.5) to count only text that
-    was read with confidence.
+    was read with confidence. Whatever it is, a line much taller than text (above
+    ``RecOptions.tall_line`` of the frame's shorter side) counts only when read with
+    ``RecOptions.tall_line_min_score`` confidence and holding a letter or digit: the
+    detector's frame-sized boxes on scenes without text do not.
     """
 
     sampling: Sampling = field(default_factory=Sampling)
