@@ -25,11 +25,20 @@ from ocrmill.models import (
     read_dict_file,
     resolve_models,
 )
-from ocrmill.pipeline import classify, detect, layout, recognize, tiling
+from ocrmill.pipeline import classify, detect, layout, recognize, rotation, tiling, words
 from ocrmill.pipeline.crop import crop_quads
 from ocrmill.pipeline.decode import DecodedImage, ImageSource, decode_image
 from ocrmill.pipeline.recognize import Reading
-from ocrmill.results import PageFailure, PageResult, Result, TextLine
+from ocrmill.results import (
+    PageFailure,
+    PageResult,
+    Result,
+    TextBlock,
+    TextLine,
+    Word,
+    make_quad,
+    make_score,
+)
 
 
 def _input_label(image: object, name: str | None) -> str:
@@ -59,10 +68,11 @@ class _Page:
     """A page between stages inside one ``read_many`` call."""
 
     image: DecodedImage
-    quads: np.ndarray
+    quads: np.ndarray  # corners rolled so that each starts at its text's upright top-left
     crops: list[np.ndarray]
     timings: dict[str, float] = field(default_factory=dict)
     readings: list[Reading] = field(default_factory=list)
+    rotation: int = 0
 
 
 class Engine:
@@ -166,7 +176,7 @@ class Engine:
         except Exception as exc:  # a bug or backend failure: fail these pages, not the caller
             err = InternalError(f"recognition failed: {type(exc).__name__}: {exc}")
         else:
-            return [self._finish(s, opts.rec) if isinstance(s, _Page) else s for s in slots]
+            return [self._finish(s, opts) if isinstance(s, _Page) else s for s in slots]
         return [
             PageFailure.from_error(s.image.name, err, s.image.page) if isinstance(s, _Page) else s
             for s in slots
@@ -245,6 +255,11 @@ class Engine:
                     page.quads, _ = self._detect(page.image.pixels, opts)
                     page.timings["detect"] = _ms(t1)
                 t2 = time.perf_counter()
+                if opts.layout.rotation == "auto" and rotation.sideways(page.quads):
+                    # Read in the 270 frame first; the turn check may make it 90.
+                    h, w = page.image.pixels.shape[:2]
+                    page.rotation = 270
+                    page.quads = rotation.orient_quads(page.quads, 270, w, h)
                 page.crops = crop_quads(page.image.pixels, page.quads)
                 page.timings["crop"] = _ms(t2)
             except OcrmillError as exc:
@@ -293,32 +308,90 @@ class Engine:
                 crops, readings, opts.cls, self._run_cls, lambda c: self._read_crops(c, opts.rec)
             )
             cls_ms += _ms(t2)
-        for i, p in enumerate(pages):
-            p.timings["classify"] = float(cls_ms * share[i])
-            p.timings["recognize"] = float(rec_ms * share[i])
         for owner, reading in zip(owners, readings):
             pages[owner].readings.append(reading)
+        t3 = time.perf_counter()
+        if opts.layout.rotation == "auto" and opts.cls.enabled:
+            self._turn_upside_down_pages(pages, opts)
+        turn_ms = _ms(t3)
+        for i, p in enumerate(pages):
+            p.timings["classify"] = float(cls_ms * share[i])
+            p.timings["recognize"] = float((rec_ms + turn_ms) * share[i])
+
+    def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
+        """Doubtful pages the classifier calls upside down are seen turned by 180 degrees
+        and read again; the turn is kept where the recognizer confirms it."""
+        turned: list[tuple[_Page, tuple[np.ndarray, list[np.ndarray], list[Reading]]]] = []
+        for p in pages:
+            if rotation.doubtful(p.readings) and rotation.upside_down(
+                *classify.turned_share(p.crops, opts.cls, self._run_cls)
+            ):
+                turned.append((p, (p.quads, p.crops, p.readings)))
+                p.quads, p.crops, p.readings = rotation.turn_over(p.quads, p.crops, p.readings)
+        if not turned:
+            return
+        crops = [c for p, _ in turned for c in p.crops]
+        readings = [r for p, _ in turned for r in p.readings]
+        rotation.reread_turned(crops, readings, lambda c: self._read_crops(c, opts.rec))
+        start = 0
+        for p, before in turned:
+            p.readings = readings[start : start + len(p.readings)]
+            start += len(p.readings)
+            if rotation.confirmed(p.readings):
+                p.rotation = (p.rotation + 180) % 360
+            else:
+                p.quads, p.crops, p.readings = before
 
     def _read_crops(self, crops: list[np.ndarray], opts: RecOptions) -> list[Reading]:
         return recognize.recognize_crops(crops, opts, self._run_rec, self.vocabulary)
 
-    def _finish(self, page: _Page, opts: RecOptions) -> PageResult:
-        lines: list[TextLine] = []
-        for k in layout.reading_order(page.quads):
-            reading = page.readings[k]
-            text, score = reading.text.strip(), reading.score
-            if not text or score < opts.min_score:
-                continue
-            box = tuple((float(x), float(y)) for x, y in page.quads[k])
-            lines.append(TextLine(text=text, score=score, box=box))  # type: ignore[arg-type]
-        timings = dict(page.timings)
-        timings["total"] = sum(timings.values())
+    def _finish(self, page: _Page, opts: ReadOptions) -> PageResult:
+        t0 = time.perf_counter()
         h, w = page.image.pixels.shape[:2]
+        kept = [
+            k
+            for k, r in enumerate(page.readings)
+            if r.text.strip() and r.score >= opts.rec.min_score
+        ]
+        lines: list[TextLine] = []
+        ink = np.zeros((len(kept), 4, 2), np.float64)
+        for j, k in enumerate(kept):
+            reading, quad = page.readings[k], page.quads[k]
+            found, ink[j] = words.line_words(reading, page.crops[k], quad)
+            box = np.roll(quad, 2, axis=0) if reading.flipped else quad
+            lines.append(
+                TextLine(
+                    text=reading.text.strip(),
+                    score=make_score(reading.score),
+                    box=make_quad(box),
+                    words=tuple(
+                        Word(wd.text, make_score(wd.score), make_quad(wd.box)) for wd in found
+                    ),
+                )
+            )
+        upright = rotation.to_upright(ink, page.rotation, w, h)
+        blocks: tuple[TextBlock, ...] = ()
+        if opts.layout.mode == "lines":
+            order = layout.reading_order(upright)
+        else:
+            arranged = layout.page_layout(upright)
+            order = arranged.order
+            rank = {k: j for j, k in enumerate(order)}
+            quads = rotation.from_upright(arranged.block_quads, page.rotation, w, h)
+            blocks = tuple(
+                TextBlock(box=make_quad(q), lines=tuple(rank[k] for k in block))
+                for q, block in zip(quads, arranged.blocks)
+            )
+        timings = dict(page.timings)
+        timings["layout"] = _ms(t0)
+        timings["total"] = sum(timings.values())
         return PageResult(
             input=page.image.name,
             page=page.image.page,
             width=w,
             height=h,
-            lines=tuple(lines),
-            timings_ms=timings,
+            lines=tuple(lines[k] for k in order),
+            timings_ms={k: round(v, 2) for k, v in timings.items()},
+            rotation=page.rotation,
+            blocks=blocks,
         )
