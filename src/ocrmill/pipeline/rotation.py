@@ -2,9 +2,11 @@
 exact coordinate maps between the input image and its upright frame.
 
 ``rotation`` is how far the content is turned counter-clockwise from upright: turning the
-input clockwise by that much makes it upright. The page's pixels are never turned; each
-line quad's corners are rolled so that its first corner is the text's top-left in the
-upright frame, which makes the perspective crop come out upright.
+input clockwise by that much makes it upright. The page's pixels are never resampled: a
+sideways page is detected again on ``np.rot90`` of its pixels (an exact permutation) and
+the boxes mapped back with :func:`from_upright`; their corners then start at the text's
+top-left in the upright frame, so the perspective crops come out upright. An upside-down
+page only has its quads' corners rolled (:func:`turn_over`).
 
 Two pieces of evidence, each behind a gate (a false turn of an upright page is worse than
 none):
@@ -28,7 +30,6 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ocrmill.pipeline.geometry import order_quad
 from ocrmill.pipeline.layout import ELONGATED, line_directions
 from ocrmill.pipeline.recognize import Reading
 
@@ -94,18 +95,6 @@ def from_upright(points: np.ndarray, rotation: int, width: int, height: int) -> 
     if rotation == 270:
         return np.stack([width - y, x], axis=-1)
     raise ValueError(f"rotation must be one of {ROTATIONS}, got {rotation}")
-
-
-def orient_quads(quads: np.ndarray, rotation: int, width: int, height: int) -> np.ndarray:
-    """The quads (Nx4x2, input pixels) with their corners rolled so that each starts at its
-    text's top-left in the upright frame and runs clockwise: cropping them gives upright
-    crops. The corner coordinates are unchanged."""
-    q = np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2)
-    if rotation == 0 or not len(q):
-        return q
-    upright = to_upright(q, rotation, width, height)
-    ordered = np.stack([order_quad(u) for u in upright])
-    return from_upright(ordered, rotation, width, height).astype(np.float32)
 
 
 def upright_share(readings: Sequence[Reading]) -> tuple[float, int]:
