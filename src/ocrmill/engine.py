@@ -380,12 +380,11 @@ class Engine:
                     ),
                 )
             )
-        upright = rotation.to_upright(ink, page.rotation, w, h)
         blocks: tuple[TextBlock, ...] = ()
-        if opts.layout.mode == "lines":
-            order = layout.reading_order(upright)
-        else:
-            arranged = layout.page_layout(upright)
+        if opts.layout.mode == "lines":  # the detected boxes in plain row order, as before
+            order = layout.reading_order(rotation.to_upright(page.quads[kept], page.rotation, w, h))
+        else:  # boxes cut to their ink left to right: gutters between columns show
+            arranged = layout.page_layout(rotation.to_upright(ink, page.rotation, w, h))
             order = arranged.order
             rank = {k: j for j, k in enumerate(order)}
             quads = rotation.from_upright(arranged.block_quads, page.rotation, w, h)
