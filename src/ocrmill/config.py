@@ -5,7 +5,7 @@ Settings split in two:
 * :class:`Config` is what an :class:`~ocrmill.engine.Engine` is built with (models,
   backend, decode limits) plus default :class:`ReadOptions`;
 * :class:`ReadOptions` are the per-call knobs (detector sizing, classifier, recognition
-  batching). They are passed to ``Engine.read`` as arguments, never written onto the
+  batching, page layout). They are passed to ``Engine.read`` as arguments, never written onto the
   engine, so one engine can serve calls with different options.
 """
 

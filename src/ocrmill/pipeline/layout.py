@@ -8,10 +8,19 @@ their coordinates only, then cut into blocks by a recursive XY-cut:
 1. a horizontal band of white space wider than ``SECTION_GAP`` line heights across the
    whole set separates sections, read top to bottom;
 2. a vertical gutter (white space at least ``MIN_GUTTER`` line heights wide) with prose on
-   both sides splits columns, read left to right; lines that cross the gutter (a title, a
-   footer, a caption) are cut out above and below first, and keep their place;
+   both sides splits columns, read left to right. Lines that cross the gutter and share no
+   rows with other lines (a title, a full-width footer) cut the set into sections above, at
+   and below them, and keep their place; a title's kicker (a few lines sitting right on
+   it, set off from the text above) goes with it. Lines that cross the gutter beside the
+   columns' lines (a caption, a pull quote) are read after the columns; a few rows below
+   (above) the columns' common end (start), set off by a block break, are their footer
+   (header) and are read after (before) both;
 3. what is left is read row by row, as forms and receipts are: a row's lines left to right,
    a new block where the spacing or the line height jumps.
+
+The engine passes line boxes cut to their ink from left to right (``words.line_words``),
+so that gutters show between columns whose detected boxes, grown around the glyphs,
+touch.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import numpy as np
 ELONGATED = 2.0
 # White space across the whole set, at least this many line heights tall: a section break.
 SECTION_GAP = 2.0
-# A column gutter is at least this many line heights wide (after the boxes are trimmed).
+# A column gutter is at least this many line heights wide.
 MIN_GUTTER = 0.5
 # Columns hold prose: their lines' median length is at least this many line heights (a
 # receipt's price column or a form's labels are narrower, so those stay row by row).
@@ -33,8 +42,8 @@ MIN_COLUMN_WIDTH = 6.0
 # At most this share of a set's lines may cross a gutter (titles, footers, captions).
 MAX_SPANNING = 0.25
 # Trim each box by this share of its height at the top and bottom before looking for white
-# space: detected boxes are grown around the glyphs and the boxes of neighbouring lines
-# touch. (The engine gives boxes already cut to their ink from left to right.)
+# space between rows: detected boxes are grown around the glyphs, and the boxes of
+# neighbouring lines touch.
 TRIM = 0.15
 # A new block starts when the row spacing exceeds this many times the page's line pitch,
 # or when the line height changes by more than this factor (a heading).
