@@ -20,6 +20,11 @@ none):
   (:func:`turn_over`), its lines read again, and the turn kept only if most of its text
   then reads best as the turned page stands (:func:`confirmed`): the recognizer confirms
   the classifier.
+
+On the evaluation images this turns none of 104 upright images and gets every turned
+page and receipt right (benchmarks/results/layout_20261201-100637.md); a 4-way
+page-orientation model measured against it turned 12 upright images
+(benchmarks/results/page_orientation_model_20261201-094018.md).
 """
 
 from __future__ import annotations
