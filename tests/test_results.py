@@ -11,7 +11,10 @@ from ocrmill.results import (
     SCHEMA_VERSION,
     PageFailure,
     PageResult,
+    TextBlock,
     TextLine,
+    Word,
+    make_quad,
     result_from_dict,
     result_from_json,
     result_to_json,
@@ -26,6 +29,24 @@ def sample_page() -> PageResult:
     return PageResult("a/b.png", 640, 480, lines, {"decode": 1.5, "total": 9.25}, page=2)
 
 
+def sample_layout_page() -> PageResult:
+    """A page with words, two blocks and a rotation: every new field set."""
+    words = (
+        Word("Total", 0.99, ((1.0, 2.0), (20.0, 2.0), (20.0, 20.0), (1.0, 20.0))),
+        Word("12,50", 0.95123, ((25.0, 2.0), (45.0, 2.0), (45.0, 20.0), (25.0, 20.0))),
+    )
+    lines = (
+        TextLine("Total 12,50", 0.97, make_quad([(1, 2), (50.5, 2), (50.5, 20), (1, 20)]), words),
+        TextLine("東京", 0.81, ((3.0, 30.0), (40.0, 30.0), (40.0, 50.0), (3.0, 50.0))),
+        TextLine("footer", 0.9, ((3.0, 90.0), (40.0, 90.0), (40.0, 99.0), (3.0, 99.0))),
+    )
+    blocks = (
+        TextBlock(((1.0, 2.0), (50.5, 2.0), (50.5, 50.0), (1.0, 50.0)), (0, 1)),
+        TextBlock(((3.0, 90.0), (40.0, 90.0), (40.0, 99.0), (3.0, 99.0)), (2,)),
+    )
+    return PageResult("c.png", 100, 120, lines, {"layout": 0.5}, rotation=90, blocks=blocks)
+
+
 def test_page_json_has_the_documented_fields():
     data = json.loads(result_to_json(sample_page()))
     assert list(data) == [
@@ -35,7 +56,9 @@ def test_page_json_has_the_documented_fields():
         "ok",
         "width",
         "height",
+        "rotation",
         "lines",
+        "blocks",
         "text",
         "timings_ms",
     ]
@@ -45,13 +68,52 @@ def test_page_json_has_the_documented_fields():
         "text": "Total 12,50 €",
         "score": 0.97,
         "box": [[1.0, 2.0], [50.5, 2.0], [50.5, 20.0], [1.0, 20.0]],
+        "words": [],
     }
+    assert data["rotation"] == 0 and data["blocks"] == []
     assert "東京" in result_to_json(sample_page())  # UTF-8 kept, not \\u-escaped
 
 
 def test_page_round_trip():
     page = sample_page()
     assert result_from_json(result_to_json(page)) == page
+
+
+def test_layout_fields_round_trip_and_text_has_blank_lines_between_blocks():
+    page = sample_layout_page()
+    data = page.to_dict()
+    assert data["rotation"] == 90
+    assert data["blocks"] == [
+        {"box": [[1.0, 2.0], [50.5, 2.0], [50.5, 50.0], [1.0, 50.0]], "lines": [0, 1]},
+        {"box": [[3.0, 90.0], [40.0, 90.0], [40.0, 99.0], [3.0, 99.0]], "lines": [2]},
+    ]
+    assert data["lines"][0]["words"][1] == {
+        "text": "12,50",
+        "score": 0.95123,
+        "box": [[25.0, 2.0], [45.0, 2.0], [45.0, 20.0], [25.0, 20.0]],
+    }
+    assert data["text"] == "Total 12,50\n東京\n\nfooter"
+    assert result_from_dict(data) == page
+    assert result_from_json(result_to_json(page)) == page
+
+
+def test_record_without_layout_fields_still_reads():
+    """Records written before words, blocks and rotation existed."""
+    data = sample_page().to_dict()
+    for key in ("rotation", "blocks"):
+        del data[key]
+    for line in data["lines"]:
+        del line["words"]
+    page = result_from_dict(data)
+    assert page.rotation == 0 and page.blocks == () and page.lines[0].words == ()
+    assert page.text == "Total 12,50 €\n東京"
+
+
+def test_make_quad_keeps_the_record_precision():
+    quad = make_quad([(1.04, 2.06), (3, 4), (5.55, 6), (7, 8.25)])
+    assert TextLine.from_dict(TextLine("a", 0.5, quad).to_dict()).box == quad
+    with pytest.raises(ValueError, match="4 points"):
+        make_quad([(0, 0), (1, 1)])
 
 
 def test_failure_round_trip_and_error_type():

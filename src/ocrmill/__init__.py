@@ -16,11 +16,14 @@ _LAZY = {
     "Engine": "ocrmill.engine",
     "Config": "ocrmill.config",
     "ReadOptions": "ocrmill.config",
+    "LayoutOptions": "ocrmill.config",
     "load_config": "ocrmill.config",
     "preset": "ocrmill.config",
     "PageResult": "ocrmill.results",
     "PageFailure": "ocrmill.results",
     "TextLine": "ocrmill.results",
+    "TextBlock": "ocrmill.results",
+    "Word": "ocrmill.results",
     "OcrmillError": "ocrmill.errors",
     "InputError": "ocrmill.errors",
     "ExitCode": "ocrmill.errors",
@@ -31,12 +34,15 @@ __all__ = [
     "Engine",
     "ExitCode",
     "InputError",
+    "LayoutOptions",
     "OcrmillError",
     "PageFailure",
     "PageResult",
     "ReadOptions",
     "RunSummary",
+    "TextBlock",
     "TextLine",
+    "Word",
     "load_config",
     "preset",
     "run",
@@ -44,10 +50,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from ocrmill.batch.api import RunSummary, run
-    from ocrmill.config import Config, ReadOptions, load_config, preset
+    from ocrmill.config import Config, LayoutOptions, ReadOptions, load_config, preset
     from ocrmill.engine import Engine
     from ocrmill.errors import ExitCode, InputError, OcrmillError
-    from ocrmill.results import PageFailure, PageResult, TextLine
+    from ocrmill.results import PageFailure, PageResult, TextBlock, TextLine, Word
 
 
 def __getattr__(name: str) -> Any:

@@ -5,7 +5,7 @@ Settings split in two:
 * :class:`Config` is what an :class:`~ocrmill.engine.Engine` is built with (models,
   backend, decode limits) plus default :class:`ReadOptions`;
 * :class:`ReadOptions` are the per-call knobs (detector sizing, classifier, recognition
-  batching). They are passed to ``Engine.read`` as arguments, never written onto the
+  batching, page layout). They are passed to ``Engine.read`` as arguments, never written onto the
   engine, so one engine can serve calls with different options.
 """
 
@@ -132,6 +132,20 @@ class RecOptions:
 
 
 @dataclass(frozen=True)
+class LayoutOptions:
+    """Page layout: reading order, blocks and page rotation."""
+
+    # "auto": de-skewed lines grouped into blocks (paragraphs, columns, headings, footers)
+    # and read block by block, columns top to bottom then left to right; "lines": plain
+    # row order (top to bottom, left to right within a row), no blocks.
+    mode: Literal["auto", "lines"] = "auto"
+    # "auto": a page turned by 90, 180 or 270 degrees is read upright (boxes stay in the
+    # input's pixels; the record's ``rotation`` says how it was turned); "off": lines are
+    # read as they stand (the line classifier still turns single upside-down lines).
+    rotation: Literal["auto", "off"] = "auto"
+
+
+@dataclass(frozen=True)
 class ReadOptions:
     """Everything that may change from one ``Engine.read`` call to the next."""
 
@@ -139,6 +153,7 @@ class ReadOptions:
     cls: ClsOptions = field(default_factory=ClsOptions)
     rec: RecOptions = field(default_factory=RecOptions)
     tile: TileOptions = field(default_factory=TileOptions)
+    layout: LayoutOptions = field(default_factory=LayoutOptions)
 
 
 @dataclass(frozen=True)

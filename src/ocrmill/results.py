@@ -22,32 +22,93 @@ Point = tuple[float, float]
 Quad = tuple[Point, Point, Point, Point]
 
 
-@dataclass(frozen=True)
-class TextLine:
-    """One detected line of text: its string, confidence in [0, 1] and quadrilateral.
+def _point(x: float, y: float) -> Point:
+    return (round(float(x), 1), round(float(y), 1))
 
-    ``box`` holds four ``(x, y)`` points in pixels of the decoded input image, clockwise
-    from the top-left corner of the text.
-    """
+
+def make_quad(points: Any) -> Quad:
+    """Four ``(x, y)`` points at the precision records keep (0.1 pixel), so that a record
+    built from them survives the JSON round trip unchanged."""
+    pts = [_point(x, y) for x, y in points]
+    if len(pts) != 4:
+        raise ValueError(f"a box needs 4 points, got {len(pts)}")
+    return (pts[0], pts[1], pts[2], pts[3])
+
+
+def make_score(score: float) -> float:
+    """A confidence at the precision records keep (5 decimals)."""
+    return round(float(score), 5)
+
+
+def _quad_list(box: Quad) -> list[list[float]]:
+    return [[round(float(x), 1), round(float(y), 1)] for x, y in box]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a line: its text, confidence and box (4 points in input pixels,
+    clockwise from the word's top-left as read). CJK characters are words of their own."""
 
     text: str
     score: float
     box: Quad
 
     def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "score": make_score(self.score), "box": _quad_list(self.box)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Word:
+        return cls(text=str(data["text"]), score=float(data["score"]), box=make_quad(data["box"]))
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One detected line of text: its string, confidence in [0, 1], quadrilateral and words.
+
+    ``box`` holds four ``(x, y)`` points in pixels of the decoded input image, clockwise
+    from the top-left corner of the text (as read: on a turned page or an upside-down line
+    that is not the top-left corner of the image). ``words`` is empty in records written
+    before words existed.
+    """
+
+    text: str
+    score: float
+    box: Quad
+    words: tuple[Word, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
         return {
             "text": self.text,
-            "score": round(float(self.score), 5),
-            "box": [[round(float(x), 1), round(float(y), 1)] for x, y in self.box],
+            "score": make_score(self.score),
+            "box": _quad_list(self.box),
+            "words": [w.to_dict() for w in self.words],
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextLine:
-        pts = data["box"]
-        if len(pts) != 4:
-            raise ValueError(f"a text line box needs 4 points, got {len(pts)}")
-        box = tuple((float(x), float(y)) for x, y in pts)
-        return cls(text=str(data["text"]), score=float(data["score"]), box=box)  # type: ignore[arg-type]
+        return cls(
+            text=str(data["text"]),
+            score=float(data["score"]),
+            box=make_quad(data["box"]),
+            words=tuple(Word.from_dict(w) for w in data.get("words", ())),
+        )
+
+
+@dataclass(frozen=True)
+class TextBlock:
+    """A block of lines read together (a paragraph, a column's run of text, a heading, a
+    footer): its box (4 points in input pixels, clockwise from its top-left as read) and
+    the indices of its lines in ``PageResult.lines``, in reading order."""
+
+    box: Quad
+    lines: tuple[int, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"box": _quad_list(self.box), "lines": list(self.lines)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TextBlock:
+        return cls(box=make_quad(data["box"]), lines=tuple(int(i) for i in data["lines"]))
 
 
 @dataclass(frozen=True)
@@ -60,6 +121,10 @@ class PageResult:
     lines: tuple[TextLine, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
     page: int | None = None
+    # How far the content is turned counter-clockwise from upright (0, 90, 180, 270).
+    rotation: int = 0
+    # Blocks in reading order; empty in the ``lines`` layout mode and in older records.
+    blocks: tuple[TextBlock, ...] = ()
 
     ok = True
 
@@ -69,8 +134,12 @@ class PageResult:
 
     @property
     def text(self) -> str:
-        """All lines in reading order, joined by newlines."""
-        return "\n".join(line.text for line in self.lines)
+        """All lines in reading order, one per line, with a blank line between blocks."""
+        if not self.blocks:
+            return "\n".join(line.text for line in self.lines)
+        return "\n\n".join(
+            "\n".join(self.lines[i].text for i in block.lines) for block in self.blocks
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -80,7 +149,9 @@ class PageResult:
             "ok": True,
             "width": self.width,
             "height": self.height,
+            "rotation": self.rotation,
             "lines": [line.to_dict() for line in self.lines],
+            "blocks": [block.to_dict() for block in self.blocks],
             "text": self.text,
             "timings_ms": {k: round(float(v), 2) for k, v in self.timings_ms.items()},
         }
@@ -94,6 +165,8 @@ class PageResult:
             height=int(data["height"]),
             lines=tuple(TextLine.from_dict(d) for d in data["lines"]),
             timings_ms={str(k): float(v) for k, v in data.get("timings_ms", {}).items()},
+            rotation=int(data.get("rotation", 0)),
+            blocks=tuple(TextBlock.from_dict(b) for b in data.get("blocks", ())),
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from ocrmill.config import ClsOptions
-from ocrmill.pipeline.normalize import line_batch
+from ocrmill.pipeline.normalize import line_batch, scaled_width
 from ocrmill.pipeline.recognize import Reading
 
 RunBatch = Callable[[np.ndarray], np.ndarray]
@@ -70,3 +70,36 @@ def reread_upside_down(
     for i, reading in zip(turned, again):
         if reading.score > readings[i].score:
             readings[i] = dataclasses.replace(reading, flipped=True)
+
+
+def line_windows(crop: np.ndarray, limit: int) -> list[np.ndarray]:
+    """Up to ``limit`` pieces of a line crop, each about as wide as the classifier's input
+    at its height (4 heights), so the classifier sees glyphs at their own shape instead of
+    a whole line squeezed into 192 pixels."""
+    h, w = crop.shape[:2]
+    step = max(1, round(h * CLS_WIDTH / CLS_HEIGHT))
+    count = min(limit, max(1, round(w / step)))
+    return [crop[:, k * step : min(w, (k + 1) * step)] for k in range(count)]
+
+
+def turned_share(
+    crops: Sequence[np.ndarray], opts: ClsOptions, run: RunBatch, max_windows: int = 64
+) -> tuple[float, int]:
+    """How much of a page's text the classifier calls upside down: the mean probability of
+    "180 degrees" over windows of its lines (longest lines first, at most ``max_windows``
+    windows), and the number of windows it is based on."""
+    order = sorted(range(len(crops)), key=lambda i: -scaled_width(crops[i], CLS_HEIGHT))
+    windows: list[np.ndarray] = []
+    for i in order:
+        if len(windows) >= max_windows:
+            break
+        if crops[i].shape[0] >= 4 and scaled_width(crops[i], CLS_HEIGHT) >= CLS_HEIGHT:
+            windows.extend(line_windows(crops[i], max_windows - len(windows)))
+    if not windows:
+        return 0.0, 0
+    turned = []
+    for start in range(0, len(windows), opts.batch_size):
+        probs = np.asarray(run(cls_batch(windows[start : start + opts.batch_size])))
+        probs = probs.reshape(len(probs), -1)
+        turned.extend(probs[:, 1] / np.maximum(probs[:, :2].sum(axis=1), 1e-6))
+    return float(np.mean(turned)), len(windows)

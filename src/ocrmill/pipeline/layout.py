@@ -1,28 +1,409 @@
-"""Reading order of detected lines: rows top-to-bottom, left-to-right within a row."""
+"""Page layout of detected lines: the page's skew, blocks (paragraphs, columns, headings,
+footers) and their reading order.
+
+Everything works on line quadrilaterals in the upright page frame (after any page rotation,
+see ``rotation.py``); the page pixels are never resampled. Lines are de-skewed by rotating
+their coordinates only, then cut into blocks by a recursive XY-cut:
+
+1. a horizontal band of white space wider than ``SECTION_GAP`` line heights across the
+   whole set separates sections, read top to bottom;
+2. a vertical gutter (white space at least ``MIN_GUTTER`` line heights wide) with prose on
+   both sides splits columns, read left to right. Lines that cross the gutter and share no
+   rows with other lines (a title, a full-width footer) cut the set into sections above, at
+   and below them, and keep their place; a title's kicker (a few lines sitting right on
+   it, set off from the text above) goes with it. Lines that cross the gutter beside the
+   columns' lines (a caption, a pull quote) are read after the columns; a few rows below
+   (above) the columns' common end (start), set off by a block break, are their footer
+   (header) and are read after (before) both;
+3. what is left is read row by row, as forms and receipts are: a row's lines left to right,
+   a new block where the spacing or the line height jumps.
+
+The engine passes line boxes cut to their ink from left to right (``words.line_words``),
+so that gutters show between columns whose detected boxes, grown around the glyphs,
+touch.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 
+# A line whose long side is at least this many times its short side shows its direction.
+ELONGATED = 2.0
+# White space across the whole set, at least this many line heights tall: a section break.
+SECTION_GAP = 2.0
+# A column gutter is at least this many line heights wide.
+MIN_GUTTER = 0.5
+# Columns hold prose: their lines' median length is at least this many line heights (a
+# receipt's price column or a form's labels are narrower, so those stay row by row).
+MIN_COLUMN_WIDTH = 6.0
+# At most this share of a set's lines may cross a gutter (titles, footers, captions).
+MAX_SPANNING = 0.25
+# Trim each box by this share of its height at the top and bottom before looking for white
+# space between rows: detected boxes are grown around the glyphs, and the boxes of
+# neighbouring lines touch.
+TRIM = 0.15
+# A new block starts when the row spacing exceeds this many times the page's line pitch,
+# or when the line height changes by more than this factor (a heading).
+BLOCK_PITCH = 1.45
+BLOCK_HEIGHT = 1.3
+# At most this many rows below (or above) balanced columns that end (or start) together,
+# set off by a block break, are a footer (header) of the columns, not part of one of them.
+MAX_FOOTER_ROWS = 3
+# At most this many rows sitting on a title (within this many line heights), set off from
+# the text above by a section gap, are its kicker and are read with it.
+MAX_KICKER_ROWS = 3
+KICKER_GAP = 0.5
 
-def reading_order(quads: np.ndarray) -> list[int]:
-    """Indices of ``quads`` (Nx4x2) in reading order.
 
-    Boxes are taken top to bottom by their vertical centre; a box joins the current row
-    when its centre lies within half a line height of the row's centre (so a row survives
-    slight skew and mixed font sizes). Rows are read left to right.
-    """
-    n = len(quads)
-    if n == 0:
+@dataclass(frozen=True)
+class PageLayout:
+    """Blocks in reading order, each a list of line indices in reading order; the page's
+    skew (radians, positive when lines fall to the right) and each block's quad (Bx4x2,
+    in the frame of the quads given, clockwise from the top-left)."""
+
+    blocks: list[list[int]]
+    skew: float
+    block_quads: np.ndarray
+
+    @property
+    def order(self) -> list[int]:
+        return [i for block in self.blocks for i in block]
+
+
+def line_directions(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each quad: the angle of its long side in (-pi/2, pi/2], the long side's length
+    and the short side's length."""
+    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    along = (q[:, 1] - q[:, 0]) + (q[:, 2] - q[:, 3])
+    across = (q[:, 3] - q[:, 0]) + (q[:, 2] - q[:, 1])
+    len_along = np.linalg.norm(along, axis=1) / 2
+    len_across = np.linalg.norm(across, axis=1) / 2
+    tall = len_across > len_along
+    vec = np.where(tall[:, None], across, along)
+    angle = np.arctan2(vec[:, 1], vec[:, 0])
+    angle = np.where(angle > math.pi / 2, angle - math.pi, angle)
+    angle = np.where(angle <= -math.pi / 2, angle + math.pi, angle)
+    return angle, np.maximum(len_along, len_across), np.minimum(len_along, len_across)
+
+
+def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
+    order = np.argsort(values)
+    cum = np.cumsum(weights[order])
+    return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
+
+
+def skew_angle(quads: np.ndarray) -> float:
+    """The page's dominant text angle (radians) from its upright line quads: the median of
+    the elongated lines' directions, weighted by length; 0 without such lines. Lines more
+    than 30 degrees off horizontal (vertical text, noise) do not vote."""
+    if len(quads) == 0:
+        return 0.0
+    angle, long_side, short_side = line_directions(quads)
+    use = (long_side >= ELONGATED * np.maximum(short_side, 1e-6)) & (
+        np.abs(angle) < math.radians(30)
+    )
+    if not use.any():
+        return 0.0
+    return _weighted_median(angle[use], long_side[use])
+
+
+def rotate_points(points: np.ndarray, angle: float, center: tuple[float, float]) -> np.ndarray:
+    """``points`` (...x2) turned by ``-angle`` about ``center``: a line at ``angle`` comes
+    out horizontal. Coordinates only; no pixels are touched."""
+    c, s = math.cos(angle), math.sin(angle)
+    p = np.asarray(points, dtype=np.float64) - center
+    x = p[..., 0] * c + p[..., 1] * s
+    y = -p[..., 0] * s + p[..., 1] * c
+    return np.stack([x, y], axis=-1) + center
+
+
+def page_layout(quads: np.ndarray) -> PageLayout:
+    """Skew, blocks and reading order of a page's upright line quads (Nx4x2)."""
+    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    if len(q) == 0:
+        return PageLayout([], 0.0, np.zeros((0, 4, 2)))
+    angle = skew_angle(q)
+    mean = q.reshape(-1, 2).mean(axis=0)
+    center = (float(mean[0]), float(mean[1]))
+    flat = rotate_points(q, angle, center)
+    boxes = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)  # x0, y0, x1, y1
+    blocks = arrange(boxes)
+    corners = []
+    for block in blocks:
+        x0, y0 = boxes[block, :2].min(axis=0)
+        x1, y1 = boxes[block, 2:].max(axis=0)
+        corners.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+    block_quads = rotate_points(np.array(corners), -angle, center)
+    return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2))
+
+
+# -- the recursive cut ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Lines:
+    """Axis-aligned line boxes (de-skewed) and what the cut needs to know about them."""
+
+    boxes: np.ndarray  # Nx4: x0, y0, x1, y1
+    trimmed: np.ndarray  # the same, trimmed by TRIM of the height at the top and bottom
+    unit: float  # the median line height
+    pitch: float  # the usual distance between consecutive lines of a paragraph
+
+
+def arrange(boxes: np.ndarray) -> list[list[int]]:
+    """Blocks in reading order of axis-aligned line boxes (Nx4: x0, y0, x1, y1), each a
+    list of indices in reading order."""
+    b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if len(b) == 0:
         return []
-    q = np.asarray(quads, dtype=np.float32)
-    cy = q[:, :, 1].mean(axis=1)
-    heights = np.maximum(q[:, :, 1].max(axis=1) - q[:, :, 1].min(axis=1), 1.0)
-    left = q[:, :, 0].min(axis=1)
+    heights = np.maximum(b[:, 3] - b[:, 1], 1.0)
+    pad = TRIM * heights
+    trimmed = b + np.stack([0 * pad, pad, 0 * pad, -pad], axis=1)
+    unit = float(np.median(heights))
+    lines = _Lines(b, trimmed, unit, _line_pitch(b, unit))
+    return _arrange(np.arange(len(b)), lines)
+
+
+def _line_pitch(boxes: np.ndarray, unit: float) -> float:
+    """Median distance from a line's centre to the centre of the next line below it that
+    overlaps it horizontally (at most 3 line heights away); 1.5 line heights without."""
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    overlap = (boxes[:, None, 0] < boxes[None, :, 2]) & (boxes[None, :, 0] < boxes[:, None, 2])
+    below = cy[None, :] - cy[:, None]
+    below = np.where(overlap & (below > 0.5 * unit) & (below < 3 * unit), below, np.inf)
+    nearest = below.min(axis=1)
+    nearest = nearest[np.isfinite(nearest)]
+    return float(np.median(nearest)) if len(nearest) else 1.5 * unit
+
+
+def _arrange(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
+    if len(idx) <= 1:
+        return [idx.tolist()]
+    for split in (_section_split, _column_split):
+        parts = split(idx, lines)
+        if len(parts) > 1:
+            return [block for part in parts for block in _arrange(part, lines)]
+    return _row_blocks(idx, lines)
+
+
+def _y_groups(idx: np.ndarray, lines: _Lines, min_gap: float) -> list[np.ndarray]:
+    """``idx`` cut at every horizontal band of white space at least ``min_gap`` tall."""
+    t = lines.trimmed[idx]
+    order = np.argsort(t[:, 1], kind="stable")
+    reach = np.maximum.accumulate(t[order, 3])
+    cuts = np.flatnonzero(t[order[1:], 1] - reach[:-1] >= min_gap) + 1
+    return [idx[part] for part in np.split(order, cuts)]
+
+
+def _section_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
+    return _y_groups(idx, lines, SECTION_GAP * lines.unit)
+
+
+def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
+    """Candidate gutters inside the set's extent: (lines crossing, left, right) of each
+    maximal x interval crossed by at most a few lines, at least MIN_GUTTER wide; fewest
+    crossings first, then widest."""
+    t = lines.trimmed[idx]
+    x0, x1 = t[:, 0], t[:, 2]
+    edges = np.unique(np.concatenate([x0, x1]))
+    if len(edges) < 3:
+        return []
+    mids = (edges[:-1] + edges[1:]) / 2
+    cover = ((x0[None, :] < mids[:, None]) & (x1[None, :] > mids[:, None])).sum(axis=1)
+    max_cross = int(MAX_SPANNING * len(idx))
+    min_width = MIN_GUTTER * lines.unit
+    found: list[tuple[int, float, float]] = []
+    for level in range(max_cross + 1):
+        low = cover <= level
+        start = None
+        for k in range(len(mids) + 1):
+            if k < len(mids) and low[k]:
+                start = k if start is None else start
+                continue
+            if start is not None:
+                left, right = float(edges[start]), float(edges[k])
+                if right - left >= min_width and (level == 0 or cover[start:k].min() == level):
+                    found.append((level, left, right))
+                start = None
+    found.sort(key=lambda g: (g[0], g[1] - g[2]))
+    return found
+
+
+def _is_prose(idx: np.ndarray, lines: _Lines) -> bool:
+    b = lines.boxes[idx]
+    return bool(np.median(b[:, 2] - b[:, 0]) >= MIN_COLUMN_WIDTH * lines.unit)
+
+
+def _column_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
+    """Columns left and right of the first gutter with prose on both sides. Lines crossing
+    it that share no rows with other lines (titles, footers) first cut the set into
+    sections above, at and below them; lines crossing it beside the columns' lines
+    (captions, pull quotes set into the gutter) are read after the columns."""
+    t = lines.trimmed[idx]
+    for _, left, right in _gutters(idx, lines):
+        mid = (left + right) / 2
+        is_left, is_right = t[:, 2] <= mid, t[:, 0] >= mid
+        crossing = ~(is_left | is_right)
+        if is_left.sum() + is_right.sum() < 3 or not (is_left.any() and is_right.any()):
+            continue
+        if not (_is_prose(idx[is_left], lines) and _is_prose(idx[is_right], lines)):
+            continue
+        apart = crossing & ~_shares_rows(t, crossing)
+        if apart.any():
+            sections = _sections_around(idx, apart, lines)
+            if len(sections) > 1:
+                return sections
+            continue
+        head, columns, foot = _peel_ends(idx[is_left], idx[is_right], lines)
+        parts = [*head, *columns, idx[crossing], *foot]
+        return [part for part in parts if len(part)]
+    return []
+
+
+def _peel_ends(
+    left: np.ndarray, right: np.ndarray, lines: _Lines
+) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
+    """Headers, the two columns, footers: rows of one column above the start or below the
+    end of balanced columns, set off by a block break, are the columns' header or footer
+    and are read before or after both columns (and what is set into their gutter)."""
+    head: list[np.ndarray] = []
+    foot: list[np.ndarray] = []
+    cols = [left, right]
+    for side in (0, 1):
+        for bottom in (True, False):
+            mask = _beyond_balanced_end(cols[side], cols[1 - side], lines, bottom=bottom)
+            if mask is not None:
+                (foot if bottom else head).append(cols[side][mask])
+                cols[side] = cols[side][~mask]
+    return head, cols, foot
+
+
+def _beyond_balanced_end(
+    this: np.ndarray, other: np.ndarray, lines: _Lines, *, bottom: bool
+) -> np.ndarray | None:
+    """Mask of the rows of ``this`` below the end (``bottom``) or above the start of
+    ``other``, when ``this`` otherwise ends (starts) with ``other`` and a block break sets
+    them off; None if there are none or more than ``MAX_FOOTER_ROWS``."""
+    if not len(this) or not len(other):
+        return None
+    t, o = lines.trimmed[this], lines.trimmed[other]
+    # Looking at the top, mirror the page vertically: the start becomes an end.
+    top, low = (t[:, 1], t[:, 3]) if bottom else (-t[:, 3], -t[:, 1])
+    end = float(o[:, 3].max()) if bottom else -float(o[:, 1].min())
+    beyond = top >= end
+    if not beyond.any() or beyond.all():
+        return None
+    if len(_rows(lines.boxes[this[beyond]])) > MAX_FOOTER_ROWS:
+        return None
+    if abs(float(low[~beyond].max()) - end) > 0.5 * lines.pitch:
+        return None
+    cy = (top + low) / 2
+    if float(cy[beyond].min() - cy[~beyond].max()) <= BLOCK_PITCH * lines.pitch:
+        return None
+    return beyond
+
+
+def _shares_rows(t: np.ndarray, subset: np.ndarray) -> np.ndarray:
+    """For each box: whether it shares rows (overlaps vertically) with a box outside
+    ``subset``."""
+    other = t[~subset]
+    if not len(other):
+        return np.zeros(len(t), bool)
+    return ((t[:, None, 1] < other[None, :, 3]) & (other[None, :, 1] < t[:, None, 3])).any(axis=1)
+
+
+def _sections_around(idx: np.ndarray, cutting: np.ndarray, lines: _Lines) -> list[np.ndarray]:
+    """The set cut above and below each run of ``cutting`` lines (which share no rows with
+    the other lines), top to bottom; a title's kicker goes with the title."""
+    t = lines.trimmed[idx]
+    parts: list[list[int]] = []
+    kinds: list[bool] = []
+    for k in np.argsort((t[:, 1] + t[:, 3]) / 2, kind="stable").tolist():
+        if not kinds or kinds[-1] != bool(cutting[k]):
+            parts.append([])
+            kinds.append(bool(cutting[k]))
+        parts[-1].append(int(idx[k]))
+    sections = [np.array(p) for p in parts]
+    for k in range(1, len(sections)):
+        if kinds[k] and not kinds[k - 1]:
+            kicker = _kicker(sections[k - 1], sections[k], lines)
+            if kicker is not None:
+                sections[k] = np.concatenate([sections[k - 1][kicker], sections[k]])
+                sections[k - 1] = sections[k - 1][~kicker]
+    return [s for s in sections if len(s)]
+
+
+def _kicker(above: np.ndarray, title: np.ndarray, lines: _Lines) -> np.ndarray | None:
+    """Mask of the lines of ``above`` that are the title's kicker: at most
+    ``MAX_KICKER_ROWS`` rows sitting on the title (each within ``KICKER_GAP`` line heights
+    of the next, overlapping it horizontally), with a section gap or nothing above them."""
+    a, tt = lines.boxes[above], lines.boxes[title]
+    gap = KICKER_GAP * lines.unit
+    for start in np.flatnonzero(
+        (tt[:, 1].min() - a[:, 3] <= gap)
+        & (a[:, 3] <= tt[:, 1].min() + gap)
+        & (a[:, 0] < tt[:, 2].max())
+        & (tt[:, 0].min() < a[:, 2])
+    ):
+        chain = np.zeros(len(above), bool)
+        chain[start] = True
+        top = int(start)
+        for _ in range(MAX_KICKER_ROWS):
+            up = (
+                ~chain
+                & (a[top, 1] - a[:, 3] <= gap)
+                & (a[:, 3] <= a[top, 1] + gap)
+                & (a[:, 0] < a[top, 2])
+                & (a[top, 0] < a[:, 2])
+            )
+            if not up.any():
+                break
+            top = int(np.flatnonzero(up)[np.argmin(a[up, 1])])
+            chain |= up
+        x0, x1 = a[chain, 0].min(), a[chain, 2].max()
+        higher = ~chain & (a[:, 3] <= a[chain, 1].min() + gap) & (a[:, 0] < x1) & (x0 < a[:, 2])
+        if len(_rows(lines.boxes[above[chain]])) > MAX_KICKER_ROWS:
+            continue
+        if not higher.any() or a[chain, 1].min() - a[higher, 3].max() >= SECTION_GAP * lines.unit:
+            return chain
+    return None
+
+
+def _row_blocks(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
+    """Rows top to bottom (a row's lines left to right), cut into blocks where the spacing
+    or the line height jumps."""
+    b = lines.boxes[idx]
+    rows = _rows(b)
+    blocks: list[list[int]] = []
+    prev: tuple[float, float] | None = None
+    for row in rows:
+        cy = float(np.mean((b[row, 1] + b[row, 3]) / 2))
+        h = float(np.median(b[row, 3] - b[row, 1]))
+        if prev is None or _new_block(prev, (cy, h), lines.pitch):
+            blocks.append([])
+        blocks[-1].extend(int(idx[i]) for i in row)
+        prev = (cy, h)
+    return blocks
+
+
+def _new_block(prev: tuple[float, float], row: tuple[float, float], pitch: float) -> bool:
+    (cy0, h0), (cy1, h1) = prev, row
+    if max(h0, h1) > BLOCK_HEIGHT * min(h0, h1):
+        return True
+    return cy1 - cy0 > BLOCK_PITCH * max(pitch, 0.5 * (h0 + h1))
+
+
+def _rows(boxes: np.ndarray) -> list[list[int]]:
+    """Boxes grouped into rows, top to bottom, each row left to right: a box joins the
+    current row when its centre lies within half a line height of the row's centre."""
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2
+    heights = np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)
     rows: list[list[int]] = []
     row_cy = row_h = 0.0
-    for i in np.argsort(cy, kind="stable"):
-        i = int(i)
+    for i in np.argsort(cy, kind="stable").tolist():
         if rows and abs(cy[i] - row_cy) <= 0.5 * min(row_h, float(heights[i])):
             rows[-1].append(i)
             k = len(rows[-1])
@@ -31,7 +412,16 @@ def reading_order(quads: np.ndarray) -> list[int]:
         else:
             rows.append([i])
             row_cy, row_h = float(cy[i]), float(heights[i])
-    order: list[int] = []
-    for row in rows:
-        order.extend(sorted(row, key=lambda j: float(left[j])))
-    return order
+    return [sorted(row, key=lambda j: float(boxes[j, 0])) for row in rows]
+
+
+def reading_order(quads: np.ndarray) -> list[int]:
+    """Indices of ``quads`` (Nx4x2) in plain row order, without blocks or skew (the
+    ``lines`` layout mode): top to bottom by vertical centre, a box joining the current row
+    when its centre lies within half a line height of the row's centre; rows left to right.
+    """
+    q = np.asarray(quads, dtype=np.float32).reshape(-1, 4, 2)
+    if len(q) == 0:
+        return []
+    boxes = np.concatenate([q.min(axis=1), q.max(axis=1)], axis=1).astype(np.float64)
+    return [i for row in _rows(boxes) for i in row]

@@ -1,0 +1,108 @@
+"""Page layout end to end with the shipped models: columns, skew, turned pages, words."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+from benchmarks.layout import cer, word_accuracy
+from benchmarks.rendered_pages import LAYOUTS, render_layout, skew, turn
+
+from ocrmill.config import LayoutOptions, load_config
+from ocrmill.pipeline.rotation import to_upright
+from ocrmill.results import PageResult, result_from_json, result_to_json
+
+from .conftest import render_page
+
+
+def page_of(layout: str):
+    return render_layout(layout, width=1200, size=22)
+
+
+def read(engine, page, **layout) -> PageResult:
+    options = engine.config.read
+    if layout:
+        options = dataclasses.replace(options, layout=LayoutOptions(**layout))
+    return engine.read(np.asarray(page.image), options=options)
+
+
+def found_words(result: PageResult) -> list:
+    return [(w.text, np.array(w.box)) for line in result.lines for w in line.words]
+
+
+def check_blocks(result: PageResult) -> None:
+    covered = [i for block in result.blocks for i in block.lines]
+    assert covered == list(range(len(result.lines)))  # every line once, in reading order
+    for block in result.blocks:
+        assert len(block.box) == 4
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_columns_are_read_in_order(engine, layout):
+    page = page_of(layout)
+    result = read(engine, page)
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert result.rotation == 0
+    check_blocks(result)
+    assert "\n\n" in result.text  # blocks are set apart by a blank line
+    assert word_accuracy(found_words(result), page) >= 0.95
+    assert result_from_json(result_to_json(result)) == result  # exact JSON round trip
+
+
+@pytest.mark.parametrize("degrees", [-3.5, 3.5])
+def test_skewed_columns_are_read_in_order(engine, degrees):
+    page = skew(page_of("title_columns_footer"), degrees)
+    result = read(engine, page)
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert result.rotation == 0
+    assert word_accuracy(found_words(result), page) >= 0.95
+
+
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_turned_pages_are_read_upright(engine, rotation):
+    page = turn(page_of("title_columns_footer"), rotation)
+    result = read(engine, page)
+    assert result.rotation == rotation
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert word_accuracy(found_words(result), page) >= 0.95
+    check_blocks(result)
+    w, h = page.image.size
+    for line in result.lines:
+        box = np.array(line.box)
+        assert (box >= -1).all() and (box[:, 0] <= w + 1).all() and (box[:, 1] <= h + 1).all()
+        # Clockwise from the text's top-left: in the upright frame, box[0] is top-left.
+        up = to_upright(box, rotation, w, h)
+        assert up[0, 0] < up[1, 0] and up[0, 1] < up[3, 1]
+
+
+def test_rotation_off_and_lines_mode_read_as_before(engine):
+    turned = turn(page_of("two_columns"), 180)
+    off = read(engine, turned, rotation="off")
+    assert off.rotation == 0
+    page = page_of("two_columns")
+    rows = read(engine, page, mode="lines")
+    assert rows.blocks == () and rows.text == "\n".join(line.text for line in rows.lines)
+    assert cer(rows.text, page.text) > 0.2  # the columns interleave, row by row
+    tops = [min(y for _, y in line.box) for line in rows.lines]
+    assert tops == sorted(tops) or max(np.diff(tops)) < 40
+
+
+@pytest.mark.parametrize("lines", [["Total 12.50"], ["OK", "Invoice 7"], ["NOON SOS 808"]])
+def test_a_little_upright_text_is_never_turned(engine, lines):
+    result = engine.read(np.asarray(render_page(lines, size=30, width=500)))
+    assert result.rotation == 0
+    assert cer(result.text, "\n".join(lines)) < 0.1
+
+
+def test_layout_mode_comes_from_the_environment():
+    config = load_config(env={"OCRMILL_READ_LAYOUT_MODE": "lines"})
+    assert config.read.layout == LayoutOptions(mode="lines", rotation="auto")
+    config = load_config(env={"OCRMILL_READ_LAYOUT_ROTATION": "off"})
+    assert config.read.layout.rotation == "off"
+
+
+def test_layout_has_its_own_timing(engine):
+    result = read(engine, page_of("two_columns"))
+    assert result.timings_ms["layout"] > 0
+    assert result.timings_ms["total"] >= result.timings_ms["layout"]
