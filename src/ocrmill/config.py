@@ -264,6 +264,8 @@ class ReadOverrides:
     tile_above: int | None = None
     tile_size: int | None = None
     tile_overlap: int | None = None
+    layout: Literal["auto", "lines"] | None = None
+    rotation: Literal["auto", "off"] | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
@@ -299,6 +301,18 @@ class ReadOverrides:
                     f"({tile.tile_size})"
                 )
             options = dataclasses.replace(options, tile=tile)
+        layout_changes: dict[str, Any] = {
+            name: value
+            for name, value in (("mode", self.layout), ("rotation", self.rotation))
+            if value is not None
+        }
+        if layout_changes:
+            if layout_changes.get("mode", "auto") not in ("auto", "lines"):
+                raise ConfigError(f"layout must be auto or lines, got {self.layout!r}")
+            if layout_changes.get("rotation", "auto") not in ("auto", "off"):
+                raise ConfigError(f"rotation must be auto or off, got {self.rotation!r}")
+            layout = dataclasses.replace(options.layout, **layout_changes)
+            options = dataclasses.replace(options, layout=layout)
         return options
 
 

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command line or configuration
     SOME_INPUTS_FAILED = 3  # the run finished; one or more inputs produced error records
     MODEL_ERROR = 4  # a model file is missing, unreadable or incompatible
+    DOCUMENT_ERROR = 5  # `ocrmill pdf`: the input document cannot be read; nothing is written
     INTERRUPTED = 130  # SIGINT / SIGTERM
 
 
@@ -93,6 +94,20 @@ class ImageTooLargeError(InputError):
     http_status = 413
 
 
+class DocumentError(OcrmillError):
+    """A whole document cannot be read or written (``ocrmill pdf``): nothing is written."""
+
+    code = "document_error"
+    exit_code = ExitCode.DOCUMENT_ERROR
+    http_status = 422
+
+
+class EncryptedPdfError(DocumentError):
+    """The PDF is encrypted (password protected)."""
+
+    code = "encrypted_pdf"
+
+
 class TaskTimeoutError(OcrmillError):
     """A task ran past its deadline (the worker running it was replaced)."""
 
@@ -154,6 +169,8 @@ ERROR_CLASSES: dict[str, type[OcrmillError]] = {
         CorruptImageError,
         CorruptVideoError,
         ImageTooLargeError,
+        DocumentError,
+        EncryptedPdfError,
         TaskTimeoutError,
         WorkerCrashedError,
         ResourceLimitError,

@@ -94,7 +94,7 @@ def test_directory_walk_is_lazy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_explicit_file_yielded_whatever_extension(tmp_path: Path) -> None:
     path = touch(tmp_path / "page.scan", b"not a pdf")
-    assert list(iter_tasks([str(path)])) == [Task(0, str(path), str(path), "image")]
+    assert list(iter_tasks([str(path)])) == [Task(0, str(path), str(path), "image", pages=1)]
 
 
 def test_missing_path_is_an_error_item_and_others_go_on(tmp_path: Path) -> None:
@@ -196,7 +196,7 @@ def test_list_file_is_read_lazily(tmp_path: Path) -> None:
 def test_pdf_expanded_to_pages(tmp_path: Path) -> None:
     pdf = make_pdf(tmp_path / "doc.PDF", 3)
     items = list(iter_tasks([str(pdf)], pdf_dpi=150))
-    assert items == [Task(0, str(pdf), str(pdf), "pdf", page, 150) for page in range(3)]
+    assert items == [Task(0, str(pdf), str(pdf), "pdf", page, 150, pages=3) for page in range(3)]
     assert all(item.pdf_dpi == 150 for item in iter_tasks([str(pdf)], pdf_dpi=150))
 
 

@@ -16,7 +16,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterable, Iterator, Set
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -26,7 +26,7 @@ from ocrmill.batch.sinks import ResumableSink, Sink, as_sink
 from ocrmill.batch.sources import iter_tasks
 from ocrmill.config import Config, ReadOptions, load_config
 from ocrmill.errors import ExitCode
-from ocrmill.results import RecordKey, Result
+from ocrmill.results import Result
 from ocrmill.runtime.tasks import Task
 
 log = logging.getLogger("ocrmill")
@@ -131,11 +131,11 @@ def run(
     stop = stop or threading.Event()
     progress = progress or NullProgress()
     sinks = _sinks(outputs, append=resume)
-    recorder = _Recorder(sinks, progress)
+    recorder = _Recorder(sinks, progress, resume=resume)
     interrupted = False
     own_executor = executor is None
     try:
-        skip = _done_keys(sinks) if resume else set()
+        skip = _held_by_every(sinks) if resume else None
         if own_executor:
             executor = default_executor(
                 config,
@@ -182,21 +182,21 @@ def iter_results(
     options: ReadOptions | None = None,
     stdin: TextIO | None = None,
     stop: threading.Event | None = None,
-    skip: Set[RecordKey] = frozenset(),
+    skip: Callable[[Task], bool] | None = None,
     on_skip: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Task, Result]]:
     """The records of ``inputs`` as ``executor`` reads them (completion order), each with its
     task. The pull-shaped twin of :func:`run`, for front ends that consume records as they
     come (the video filter).
 
-    Inputs whose key is in ``skip`` are left out (``on_skip`` is called for each). Setting
+    Tasks for which ``skip(task)`` is true are left out (``on_skip`` is called for each). Setting
     ``stop`` ends it early, as for :func:`run`.
     """
     stop = stop or threading.Event()
 
     def pending() -> Iterator[Task]:  # runs in the executor's feeding thread
         for task in iter_tasks(inputs, pdf_dpi=pdf_dpi, options=options, stdin=stdin):
-            if task.key not in skip:
+            if skip is None or not skip(task):
                 yield task
             elif on_skip is not None:
                 on_skip()
@@ -242,32 +242,34 @@ def _sinks(outputs: Output | Iterable[Output] | None, *, append: bool) -> list[S
     return [as_sink(o, append=append) for o in outputs]
 
 
-def _done_keys(sinks: list[Sink]) -> set[RecordKey]:
-    """Records every sink holds already (a record missing from one output is read again)."""
-    keys: set[RecordKey] | None = None
-    for sink in sinks:
-        if not isinstance(sink, ResumableSink):
-            return set()
-        held = sink.done_keys()
-        keys = held if keys is None else keys & held
-    if keys:
-        log.info("resuming: %d records already in the output", len(keys))
-    return keys or set()
+def _held_by_every(sinks: list[Sink]) -> Callable[[Task], bool]:
+    """For resume: does every output already hold a task's record? (An output that cannot
+    tell holds nothing, so everything is read again.)"""
+    if not sinks or not all(isinstance(sink, ResumableSink) for sink in sinks):
+        return lambda task: False
+    resumable = [sink for sink in sinks if isinstance(sink, ResumableSink)]
+    return lambda task: all(sink.holds(task) for sink in resumable)
 
 
 class _Recorder:
     """Writes each record to every sink and counts it (skips are counted from the executor's
     feeding thread, hence the lock)."""
 
-    def __init__(self, sinks: list[Sink], progress: ProgressReporter) -> None:
+    def __init__(self, sinks: list[Sink], progress: ProgressReporter, *, resume: bool) -> None:
         self.sinks = sinks
         self.progress = progress
+        self.resume = resume
         self.tally = Tally()
         self._lock = threading.Lock()
 
     def write(self, result: Result, task: Task | None) -> None:
         with self._lock:
             for sink in self.sinks:
+                # Resuming, a task is read again when some output lacks it: the outputs
+                # that hold it already do not get it twice.
+                held = task is not None and isinstance(sink, ResumableSink) and sink.holds(task)
+                if self.resume and held:
+                    continue
                 sink.write(result, task)
             self.tally.count(result)
             self.progress.update(result)

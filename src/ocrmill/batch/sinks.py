@@ -37,9 +37,9 @@ class Sink(Protocol):
 
 @runtime_checkable
 class ResumableSink(Sink, Protocol):
-    """A sink that can say which records it already holds (for ``resume``)."""
+    """A sink that can say whether it already holds a task's record (for ``resume``)."""
 
-    def done_keys(self) -> set[RecordKey]: ...
+    def holds(self, task: Task) -> bool: ...
 
 
 class DoneKeys(NamedTuple):
@@ -125,6 +125,7 @@ class JsonlSink:
         self.written = 0
         self.torn_bytes = 0
         self._closed = False
+        self._done: set[RecordKey] = set()
         self._fh: IO[str]
         if str(path) == "-":
             self.path: Path | None = None
@@ -134,19 +135,19 @@ class JsonlSink:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if append:
             self.torn_bytes = _cut_torn_line(self.path)
+            done = read_done_keys(self.path)
+            if done.unreadable:
+                log.warning("%d unreadable line(s) in %s ignored", done.unreadable, self.path)
+            log.info("resuming: %d records already in %s", len(done.keys), self.path)
+            self._done = done.keys
         mode = "a" if append else "w"
         # Held open for the sink's lifetime; close() closes it.
         self._fh = open(self.path, mode, encoding="utf-8", newline="\n")  # noqa: SIM115
 
-    def done_keys(self) -> set[RecordKey]:
-        """Keys of the complete records in the file (see :func:`read_done_keys`)."""
-        if self.path is None:
-            return set()
-        self._fh.flush()
-        done = read_done_keys(self.path)
-        if done.unreadable:
-            log.warning("%d unreadable line(s) in %s ignored", done.unreadable, self.path)
-        return done.keys
+    def holds(self, task: Task) -> bool:
+        """Is ``task``'s record among the complete records the file had when it was opened
+        in append mode (see :func:`read_done_keys`)?"""
+        return task.key in self._done
 
     def write(self, result: Result, task: Task | None = None) -> None:
         """Write one record as one line and flush it."""

@@ -196,7 +196,14 @@ def pdf_tasks(
         yield Task.failed(_error(label, EmptyInputError(f"{label}: the PDF has no pages")))
     for page in range(count):
         yield Task(
-            id=0, source=path, name=label, kind="pdf", page=page, pdf_dpi=pdf_dpi, options=options
+            id=0,
+            source=path,
+            name=label,
+            kind="pdf",
+            page=page,
+            pdf_dpi=pdf_dpi,
+            options=options,
+            pages=count,
         )
 
 
@@ -207,7 +214,7 @@ def _spec_tasks(
         if isinstance(found, PageFailure):
             yield Task.failed(found)
         elif _classify(found) == "image":
-            yield Task(id=0, source=found, name=found, options=options)
+            yield Task(id=0, source=found, name=found, options=options, pages=1)
         else:
             yield from pdf_tasks(found, pdf_dpi=pdf_dpi, options=options)
 

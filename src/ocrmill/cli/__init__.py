@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from ocrmill.cli import doctor, read, run, serve, video
+from ocrmill.cli import doctor, pdf, read, run, serve, video
 from ocrmill.errors import ExitCode, OcrmillError
 
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {doctor.version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command in (read, run, doctor, video, serve):
+    for command in (read, run, pdf, doctor, video, serve):
         command.add_parser(sub)
     return parser
 

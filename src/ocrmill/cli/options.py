@@ -78,6 +78,16 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         metavar="PX",
         help="tile overlap, >= tallest line (default 256)",
     )
+    group.add_argument(
+        "--layout",
+        choices=("auto", "lines"),
+        help="auto: blocks and columns in reading order (default); lines: plain row order",
+    )
+    group.add_argument(
+        "--rotation",
+        choices=("auto", "off"),
+        help="auto: read pages turned 90/180/270 degrees upright (default); off: as they stand",
+    )
     group.add_argument("--det-model", type=Path, metavar="P", help="PP-OCR detection ONNX file")
     group.add_argument("--rec-model", type=Path, metavar="P", help="PP-OCR recognition ONNX file")
     group.add_argument(
@@ -142,6 +152,8 @@ def read_overrides(args: argparse.Namespace) -> ReadOverrides:
         tile_above=args.tile_above,
         tile_size=args.tile_size,
         tile_overlap=args.tile_overlap,
+        layout=args.layout,
+        rotation=args.rotation,
     )
 
 

@@ -19,7 +19,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     read.add_argument(
         "images", nargs="+", metavar="INPUT", help="image or PDF files (also directories, globs)"
     )
-    read.add_argument("--json", action="store_true", help="one JSON record per input per line")
+    read.add_argument(
+        "--format",
+        choices=("text", "json", "hocr", "alto"),
+        default="text",
+        help="text (default); json: one record per page per line; hocr / alto: one document "
+        "per input (all its pages)",
+    )
+    read.add_argument("--json", action="store_true", help="the same as --format json")
     read.add_argument(
         "--pdf-dpi", type=int, default=200, metavar="N", help="PDF render DPI (default 200)"
     )
@@ -29,25 +36,47 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 class PrintSink:
     """Prints each record as it comes: its text (with a ``==> name <==`` header when there
-    are several inputs) or its JSON line; a failure also as one line on stderr."""
+    are several inputs) or its JSON line; or, for hOCR and ALTO, each input's document once
+    its last page is read. A failure is also one line on stderr."""
 
-    def __init__(self, *, as_json: bool, headers: bool, out: TextIO, err: TextIO) -> None:
-        self.as_json = as_json
+    def __init__(self, *, fmt: str, headers: bool, out: TextIO, err: TextIO) -> None:
+        self.fmt = fmt
         self.headers = headers
         self.out = out
         self.err = err
+        self._pages: dict[str, list[Result]] = {}
 
     def write(self, result: Result, task: Task | None = None) -> None:
         if isinstance(result, PageFailure):
             where = f" (page {result.page + 1})" if result.page is not None else ""
             print(f"ocrmill: {result.input}{where}: {result.code}: {result.message}", file=self.err)
-        if self.as_json:
+        if self.fmt in ("hocr", "alto"):
+            self._document(result, task)
+        elif self.fmt == "json":
             print(result_to_json(result), file=self.out, flush=True)
         elif not isinstance(result, PageFailure):
             if self.headers:
                 where = f" (page {result.page + 1})" if result.page is not None else ""
                 print(f"==> {result.input}{where} <==", file=self.out)
             print(result.text, file=self.out, flush=True)
+
+    def _document(self, result: Result, task: Task | None) -> None:
+        from ocrmill.cli.doctor import version
+        from ocrmill.outputs.alto import render_alto
+        from ocrmill.outputs.hocr import render_hocr
+
+        pages = self._pages.setdefault(result.input, [])
+        pages.append(result)
+        if len(pages) < (task.pages if task is not None and task.pages else 1):
+            return
+        del self._pages[result.input]
+        software = f"ocrmill {version()}"
+        if self.fmt == "hocr":
+            text = render_hocr(pages, title=result.input, software=software)
+        else:
+            text = render_alto(pages, file_name=result.input, software=software)
+        self.out.write(text)
+        self.out.flush()
 
     def close(self) -> None:
         self.out.flush()
@@ -60,7 +89,8 @@ def cmd_read(args: argparse.Namespace) -> int:
 
     config = config_from_args(args)
     headers = len(args.images) > 1 or not _one_image(args.images[0])
-    sink = PrintSink(as_json=args.json, headers=headers, out=sys.stdout, err=sys.stderr)
+    fmt = "json" if args.json else args.format
+    sink = PrintSink(fmt=fmt, headers=headers, out=sys.stdout, err=sys.stderr)
     summary = run(
         args.images,
         sink,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from typing import TYPE_CHECKING
 
 from ocrmill.cli.options import (
     add_device_options,
@@ -16,6 +17,9 @@ from ocrmill.cli.options import (
     pool_config_from_args,
 )
 from ocrmill.errors import ConfigError
+
+if TYPE_CHECKING:
+    from ocrmill.batch.api import Output
 
 log = logging.getLogger("ocrmill")
 
@@ -28,7 +32,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="INPUT",
         help="files, directories (recursive), globs, @list.txt (one path per line), - (stdin)",
     )
-    run.add_argument("-o", "--output", required=True, help="JSONL output file ('-' = stdout)")
+    run.add_argument("-o", "--output", help="JSONL output file ('-' = stdout)")
+    files = run.add_argument_group(
+        "document files", "one file per input (all its pages) in a folder, beside or instead of -o"
+    )
+    for fmt, what in (
+        ("pdf", "searchable PDFs"),
+        ("hocr", "hOCR (.hocr)"),
+        ("alto", "ALTO v4 XML (.xml)"),
+        ("text", "plain text (.txt; pages separated by form feeds)"),
+    ):
+        files.add_argument(f"--{fmt}-dir", metavar="DIR", help=f"write {what} into DIR")
     run.add_argument("--resume", action="store_true", help="skip inputs already in the output")
     run.add_argument("--retries", type=int, default=1, help="retries of a task whose worker died")
     add_pool_options(run, timeout=600.0)
@@ -55,6 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
     from ocrmill.batch.progress import default_progress
 
+    outputs = _outputs(args)
     config = config_from_args(args)
     executor: Executor
     if args.ray or args.ray_address:
@@ -69,7 +84,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         summary = run(
             args.inputs,
-            args.output,
+            outputs,
             config=config,
             executor=executor,
             progress=default_progress(args.quiet),
@@ -83,6 +98,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     if summary.interrupted:
         log.info("interrupted; rerun with --resume to read the rest")
     return int(summary.exit_code)
+
+
+def _outputs(args: argparse.Namespace) -> list[Output]:
+    """The JSONL output and the document folders asked for (at least one is needed)."""
+    from ocrmill.batch.files import DocumentFiles
+    from ocrmill.cli.doctor import version
+
+    outputs: list[Output] = [args.output] if args.output else []
+    for fmt in ("pdf", "hocr", "alto", "text"):
+        folder = getattr(args, f"{fmt}_dir")
+        if folder:
+            outputs.append(DocumentFiles(folder, fmt, software=f"ocrmill {version()}"))
+    if not outputs:
+        raise ConfigError(
+            "say where results go: -o FILE.jsonl and/or --pdf-dir/--hocr-dir/"
+            "--alto-dir/--text-dir DIR"
+        )
+    return outputs
 
 
 def _ray_executor(args: argparse.Namespace, config):  # -> RayExecutor

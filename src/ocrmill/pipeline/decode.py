@@ -153,6 +153,29 @@ def decode_image(source: ImageSource, *, max_pixels: int, name: str | None = Non
         return _decode_frame(opened, max_pixels, page, release=opened.owned)
 
 
+def decode_page(
+    source: ImageSource, index: int, *, max_pixels: int, name: str | None = None
+) -> DecodedImage:
+    """Decode page ``index`` (0-based) of a multi-page image (a TIFF's page, a GIF's frame);
+    page 0 of a single-page image is the image itself. Errors as :func:`decode_image`'s."""
+    _check_cap_setting(max_pixels)
+    if isinstance(source, np.ndarray) or index == 0:
+        decoded = decode_image(source, max_pixels=max_pixels, name=name)
+        return DecodedImage(decoded.pixels, decoded.name, index if index else decoded.page)
+    with _open_source(source, name) as opened:
+        if not _is_multi_page(opened) or not _seek(opened, index):
+            raise InputError(f"{opened.name}: page {index + 1} does not exist")
+        return _decode_frame(opened, max_pixels, index, release=False)
+
+
+def page_count(source: ImageSource, *, name: str | None = None) -> int:
+    """How many pages (frames) an image has, from its headers (1 for most images)."""
+    if isinstance(source, np.ndarray):
+        return 1
+    with _open_source(source, name) as opened:
+        return int(getattr(opened.image, "n_frames", 1)) if _is_multi_page(opened) else 1
+
+
 def iter_pages(
     source: ImageSource, *, max_pixels: int, name: str | None = None
 ) -> Iterator[DecodedImage]:

@@ -30,8 +30,9 @@ class Task:
     """One unit of work: an image (a path, encoded bytes, or an RGB uint8 array such as a
     video frame) or one page of a PDF file.
 
-    ``name`` becomes the record's ``input``; ``page`` its 0-based PDF page (``None`` for
-    images). ``options`` are per-task read options (``None``: the engine's defaults).
+    ``name`` becomes the record's ``input``; ``page`` its 0-based page: of a PDF, or of a
+    multi-page image such as a TIFF (``None`` for an image read as a whole); ``pages`` how
+    many pages its document has (when known: outputs written per document wait for all). ``options`` are per-task read options (``None``: the engine's defaults).
     ``id`` is unique within one executor's run. A task whose input failed before it could
     be read (a missing file, a PDF whose pages cannot be counted) carries that ``failure``:
     executors return it as the task's record without reading anything, in its place in
@@ -46,6 +47,7 @@ class Task:
     pdf_dpi: int = 200
     options: ReadOptions | None = None
     failure: PageFailure | None = None
+    pages: int | None = None
 
     @classmethod
     def failed(cls, failure: PageFailure) -> Task:
@@ -76,6 +78,7 @@ def run_tasks(
     PDF pages are rendered here (under the decode pixel cap); tasks with the same options
     are read in one ``read_many`` call, so recognition is batched across them.
     """
+    from ocrmill.pipeline.decode import decode_page
     from ocrmill.pipeline.pdf import render_pdf_page
     from ocrmill.results import PageFailure
 
@@ -86,17 +89,21 @@ def run_tasks(
             out[task.id] = task.failure
             continue
         source: Any = task.source
-        if task.kind == "pdf":
-            try:
+        try:
+            if task.kind == "pdf":
                 source = render_pdf_page(
                     str(task.source),
                     task.page or 0,
                     dpi=task.pdf_dpi,
                     max_pixels=config.decode.max_pixels,
                 )
-            except Exception as exc:
-                out[task.id] = PageFailure.from_exception(task.name, exc, task.page)
-                continue
+            elif task.page is not None:  # one page of a multi-page image
+                source = decode_page(
+                    task.source, task.page, max_pixels=config.decode.max_pixels, name=task.name
+                )
+        except Exception as exc:
+            out[task.id] = PageFailure.from_exception(task.name, exc, task.page)
+            continue
         groups.setdefault(task.options, []).append((task, source))
     for options, items in groups.items():
         try:

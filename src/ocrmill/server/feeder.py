@@ -56,6 +56,8 @@ class ActiveJob:
     cursor: int = -1  # highest page index taken from the store
     exhausted: bool = False  # every unread page has been taken
     buffer: collections.deque[ItemRow] = field(default_factory=collections.deque)
+    formats: tuple[str, ...] = ()  # documents to make per uploaded file
+    file_pages: dict[str, int] = field(default_factory=dict)  # pages per file (with formats)
 
     @property
     def has_work(self) -> bool:
@@ -163,11 +165,18 @@ class JobSink:
     """Records job results in the store as they come (see the module docstring)."""
 
     def __init__(
-        self, queue: JobQueue, store: AsyncJobStore, notify: Callable[[str], None]
+        self,
+        queue: JobQueue,
+        store: AsyncJobStore,
+        notify: Callable[[str], None],
+        data_dir: Path,
+        software: str = "ocrmill",
     ) -> None:
         self.queue = queue
         self.store = store
         self.notify = notify
+        self.data_dir = data_dir
+        self.software = software
 
     def write(self, result: Result, task: Task | None = None) -> None:
         taken = self.queue.returned(task) if task is not None else None
@@ -185,10 +194,21 @@ class JobSink:
         )
         completion = Completion(job.id, item.idx, job.seq, result.ok, result_to_json(result))
         self.store.call(self.store.sync.record, [completion], [counters])
+        if job.formats:
+            self._documents(job, item)
         if finished:
             self.queue.finish(job)
             shutil.rmtree(job.directory, ignore_errors=True)
         self.notify(job.id)
+
+    def _documents(self, job: ActiveJob, item: ItemRow) -> None:
+        """Make the documents of ``item``'s file once all its pages are recorded."""
+        from ocrmill.server.documents import make_documents
+
+        recorded = self.store.call(self.store.sync.recorded_pages, job.id, item.file)
+        if recorded >= job.file_pages.get(item.file, 1):
+            upload = job.directory / item.file
+            make_documents(self.store, self.data_dir, job.id, upload, job.formats, self.software)
 
     def close(self) -> None:
         pass

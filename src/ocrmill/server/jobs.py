@@ -27,9 +27,10 @@ from ocrmill.pipeline.pdf import is_pdf
 from ocrmill.results import PageFailure, result_to_json
 from ocrmill.runtime.pool import WorkerPool
 from ocrmill.server.api_errors import overloaded, too_large
+from ocrmill.server.documents import remove_documents
 from ocrmill.server.feeder import ActiveJob, JobFeeder, JobQueue, JobSink, count_result
 from ocrmill.server.metrics import ServerMetrics
-from ocrmill.server.schemas import ReadQuery
+from ocrmill.server.schemas import JobQuery
 from ocrmill.server.settings import ServerSettings
 from ocrmill.server.store import AsyncJobStore, Completion, ItemRow, JobRow, ResultRow
 from ocrmill.server.uploads import SavedFile
@@ -83,7 +84,15 @@ class JobManager:
         self.queue = JobQueue(store)
         self._watchers: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
-        sink = JobSink(self.queue, store, self._notify_threadsafe)
+        from ocrmill import __version__
+
+        sink = JobSink(
+            self.queue,
+            store,
+            self._notify_threadsafe,
+            settings.data_dir,
+            software=f"ocrmill {__version__}",
+        )
         self.feeder = JobFeeder(self.queue, sink, pool, metrics, settings.feed_window)
 
     # -- lifecycle ------------------------------------------------------------------
@@ -117,7 +126,8 @@ class JobManager:
 
     async def _resume(self, row: JobRow) -> None:
         try:
-            options = ReadQuery(**row.options).to_options(self.settings.config.read)
+            query = JobQuery(**row.options)
+            options = query.to_options(self.settings.config.read)
             if not await asyncio.to_thread(self.job_dir(row.id).is_dir):
                 raise FileNotFoundError("its uploaded files are gone")
         except (ValueError, OcrmillError, OSError) as exc:
@@ -129,6 +139,8 @@ class JobManager:
             await self._remove_files(row.id)
             return
         seq = await self.store.run(self.store.sync.last_seq, row.id)
+        formats = query.formats()
+        file_pages = await self.store.run(self.store.sync.file_pages, row.id) if formats else {}
         self.queue.add(
             ActiveJob(
                 id=row.id,
@@ -140,6 +152,8 @@ class JobManager:
                 pdf_dpi=row.pdf_dpi,
                 directory=self.job_dir(row.id),
                 seq=seq,
+                formats=formats,
+                file_pages=file_pages,
             )
         )
 
@@ -172,7 +186,7 @@ class JobManager:
         return 30 if pending > self.settings.feed_window else 5
 
     async def create(
-        self, job_id: str, files: list[SavedFile], query: ReadQuery, pdf_dpi: int
+        self, job_id: str, files: list[SavedFile], query: JobQuery, pdf_dpi: int
     ) -> JobRow:
         """Record a job for ``files`` (already in :meth:`job_dir`) and start feeding it."""
         options = query.to_options(self.settings.config.read)  # validated before storing
@@ -212,6 +226,9 @@ class JobManager:
         if finished:
             await self._remove_files(job_id)
         else:
+            file_pages: dict[str, int] = {}
+            for item in every_item:
+                file_pages[item.file] = file_pages.get(item.file, 0) + 1
             self.queue.add(
                 ActiveJob(
                     id=job_id,
@@ -223,6 +240,8 @@ class JobManager:
                     pdf_dpi=pdf_dpi,
                     directory=self.job_dir(job_id),
                     seq=len(failures),
+                    formats=query.formats(),
+                    file_pages=file_pages,
                 )
             )
         return row
@@ -232,6 +251,7 @@ class JobManager:
         job = self.queue.remove(job_id)
         existed = await self.store.run(self.store.sync.delete_job, job_id)
         await self._remove_files(job_id)
+        await asyncio.to_thread(remove_documents, self.settings.data_dir, job_id)
         self._notify(job_id)
         return existed or job is not None
 
@@ -245,6 +265,10 @@ class JobManager:
 
     async def results(self, job_id: str, since: int, limit: int) -> list[ResultRow]:
         return await self.store.run(self.store.sync.results, job_id, since, limit)
+
+    async def file_names(self, job_id: str) -> dict[str, str]:
+        """The uploaded files of a job: stored file id -> the name the client sent."""
+        return await self.store.run(self.store.sync.file_names, job_id)
 
     def watch(self, job_id: str) -> asyncio.Event:
         """An event set at the next change of ``job_id`` (take it before reading state)."""

@@ -31,6 +31,7 @@ from ocrmill.server.schemas import (
     Health,
     JobBody,
     JobCreated,
+    JobQuery,
     Readiness,
     ReadQuery,
     ResultBody,
@@ -271,7 +272,7 @@ def _links(job_id: str) -> dict[str, str]:
 async def create_job(
     request: Request,
     service: ServiceDep,
-    query: Annotated[ReadQuery, Query()],
+    query: Annotated[JobQuery, Query()],
     pdf_dpi: Annotated[int | None, Query(ge=36, le=600, description="PDF render DPI")] = None,
     filename: Annotated[str | None, Query(description="name of a raw-body file")] = None,
 ) -> JSONResponse:
@@ -346,8 +347,57 @@ async def get_job(
     results = await service.jobs.results(job_id, since, limit)
     body = _job_summary(row, service.settings.limits.job_ttl_s)
     body["results"] = [r.to_dict() for r in results]
+    body["documents"] = await _documents(service, job_id)
     body["next_since"] = results[-1].seq if results else since
     return JSONResponse(body)  # records exactly as stored (the model is for /docs)
+
+
+async def _documents(service: Service, job_id: str) -> list[dict[str, Any]]:
+    from ocrmill.server.documents import list_documents
+
+    found = await asyncio.to_thread(list_documents, service.settings.data_dir, job_id)
+    names = await service.jobs.file_names(job_id) if found else {}
+    return [
+        {
+            "file": names.get(file, file),
+            "file_index": int(file) if file.isdigit() else 0,
+            "format": fmt,
+            "url": f"/v1/jobs/{job_id}/documents/{file}/{fmt}",
+        }
+        for file, fmt in found
+    ]
+
+
+@api.get(
+    "/jobs/{job_id}/documents/{file}/{fmt}",
+    response_class=FileResponse,
+    responses=_errors(401, 404),
+)
+async def get_document(service: ServiceDep, job_id: str, file: str, fmt: str) -> FileResponse:
+    """A document the job made for one uploaded file (job option ``outputs``): ``pdf``
+    (searchable PDF), ``hocr``, ``alto`` or ``text``. ``404`` until it is written."""
+    from ocrmill.batch.files import EXTENSIONS
+    from ocrmill.server.documents import document_path
+
+    if fmt not in EXTENSIONS or not file.isdigit():
+        raise ApiError(
+            404, "not_found", f"no document {file}/{fmt} (formats: pdf, hocr, alto, text)"
+        )
+    row = await _job_or_404(service, job_id)
+    path = document_path(service.settings.data_dir, row.id, file, fmt)
+    if not await asyncio.to_thread(path.is_file):
+        raise ApiError(
+            404, "not_found", f"job {job_id} has no {fmt} document for file {file} (yet)"
+        )
+    names = await service.jobs.file_names(job_id)
+    media = {
+        "pdf": "application/pdf",
+        "hocr": "text/html; charset=utf-8",
+        "alto": "application/xml",
+        "text": "text/plain; charset=utf-8",
+    }[fmt]
+    download = f"{names.get(file, file)}{EXTENSIONS[fmt]}"
+    return FileResponse(path, media_type=media, filename=download)
 
 
 def _sse(event: str, data: Any, event_id: int | None = None) -> str:

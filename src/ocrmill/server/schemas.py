@@ -23,6 +23,12 @@ class ReadQuery(BaseModel):
         None, description="'max' shrinks the long side to det_limit; 'min' enlarges the short"
     )
     cls: bool | None = Field(None, description="run the 0/180 degree line classifier")
+    layout: Literal["auto", "lines"] | None = Field(
+        None, description="auto: blocks and columns in reading order; lines: plain row order"
+    )
+    rotation: Literal["auto", "off"] | None = Field(
+        None, description="auto: read pages turned 90/180/270 degrees upright; off: as they stand"
+    )
 
     def overrides(self) -> ReadOverrides:
         return ReadOverrides(
@@ -30,6 +36,8 @@ class ReadQuery(BaseModel):
             det_limit=self.det_limit,
             det_limit_type=self.det_limit_type,
             cls=self.cls,
+            layout=self.layout,
+            rotation=self.rotation,
         )
 
     def to_options(self, default: ReadOptions) -> ReadOptions | None:
@@ -42,6 +50,26 @@ class ReadQuery(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
+DOCUMENT_FORMATS = ("pdf", "hocr", "alto", "text")
+
+
+class JobQuery(ReadQuery):
+    """A job's options: read options, and the documents to make per uploaded file."""
+
+    outputs: str | None = Field(
+        None,
+        description="comma-separated documents to make per uploaded file, downloadable from "
+        "the job when done: pdf (searchable PDF), hocr, alto, text",
+        pattern=r"^\s*(pdf|hocr|alto|text)\s*(,\s*(pdf|hocr|alto|text)\s*)*$",
+    )
+
+    def formats(self) -> tuple[str, ...]:
+        """The document formats asked for, each once, in the order given."""
+        if not self.outputs:
+            return ()
+        return tuple(dict.fromkeys(f.strip() for f in self.outputs.split(",") if f.strip()))
+
+
 class ErrorDetail(BaseModel):
     code: str
     message: str
@@ -51,10 +79,22 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+class WordBody(BaseModel):
+    text: str
+    score: float
+    box: list[list[float]] = Field(description="4 points [x, y], clockwise from top-left")
+
+
 class TextLineBody(BaseModel):
     text: str
     score: float
     box: list[list[float]] = Field(description="4 points [x, y], clockwise from top-left")
+    words: list[WordBody] = Field(default_factory=list)
+
+
+class TextBlockBody(BaseModel):
+    box: list[list[float]]
+    lines: list[int] = Field(description="indices into the record's lines, in reading order")
 
 
 class ResultBody(BaseModel):
@@ -68,7 +108,11 @@ class ResultBody(BaseModel):
     ok: bool
     width: int | None = None
     height: int | None = None
+    rotation: int | None = Field(
+        None, description="how far the content is turned counter-clockwise (0/90/180/270)"
+    )
     lines: list[TextLineBody] | None = None
+    blocks: list[TextBlockBody] | None = None
     text: str | None = None
     timings_ms: dict[str, float] | None = None
     error: ErrorDetail | None = None
@@ -96,6 +140,13 @@ class JobItemResult(BaseModel):
     result: ResultBody
 
 
+class JobDocument(BaseModel):
+    file: str
+    file_index: int
+    format: str
+    url: str
+
+
 class JobBody(BaseModel):
     id: str
     status: Literal["queued", "running", "done", "failed"]
@@ -106,6 +157,9 @@ class JobBody(BaseModel):
     options: dict[str, Any]
     error: str | None
     results: list[JobItemResult]
+    documents: list[JobDocument] = Field(
+        default_factory=list, description="documents made so far (job option `outputs`)"
+    )
     next_since: int = Field(description="pass as ?since= to get only newer results")
 
 

@@ -256,6 +256,38 @@ class JobStore:
             for r in rows
         ]
 
+    def file_pages(self, job_id: str) -> dict[str, int]:
+        """Pages (items) per uploaded file of a job."""
+        rows = self._db.execute(
+            "SELECT file, COUNT(*) AS n FROM items WHERE job_id = ? GROUP BY file", (job_id,)
+        ).fetchall()
+        return {r["file"]: int(r["n"]) for r in rows}
+
+    def file_names(self, job_id: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT DISTINCT file, name FROM items WHERE job_id = ?", (job_id,)
+        ).fetchall()
+        return {r["file"]: r["name"] for r in rows}
+
+    def recorded_pages(self, job_id: str, file: str) -> int:
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM items WHERE job_id = ? AND file = ? AND result IS NOT NULL",
+            (job_id, file),
+        ).fetchone()
+        return int(row[0])
+
+    def file_results(self, job_id: str, file: str) -> list[tuple[ItemRow, dict[str, Any]]]:
+        """The recorded results of one uploaded file's pages, in page order."""
+        rows = self._db.execute(
+            "SELECT idx, name, file, kind, page, result FROM items"
+            " WHERE job_id = ? AND file = ? AND result IS NOT NULL ORDER BY idx",
+            (job_id, file),
+        ).fetchall()
+        return [
+            (ItemRow(r["idx"], r["name"], r["file"], r["kind"], r["page"]), json.loads(r["result"]))
+            for r in rows
+        ]
+
     def delete_job(self, job_id: str) -> bool:
         db = self._tx()
         try:

@@ -22,6 +22,7 @@
     preset: $("#preset"),
     detLimit: $("#det-limit"),
     noCls: $("#no-cls"),
+    outputs: $("#outputs"),
     keyRow: $("#key-row"),
     apiKey: $("#api-key"),
     message: $("#message"),
@@ -69,6 +70,7 @@
     if (ui.preset.value) params.set("preset", ui.preset.value);
     if (ui.detLimit.value) params.set("det_limit", ui.detLimit.value);
     if (ui.noCls.checked) params.set("cls", "false");
+    if (ui.outputs.value) params.set("outputs", ui.outputs.value);
     return params.toString();
   }
 
@@ -487,6 +489,7 @@
         this.setState(`done${failed}`, p.failed ? "bad" : "done");
         this.jsonButton.disabled = false;
         this.cancelButton.textContent = "Delete";
+        this.showDocuments();
       } else {
         this.setState(`${summary.status}${failed}`);
       }
@@ -521,6 +524,38 @@
       this.indices.splice(low, 0, item.index);
       this.cards.set(item.index, card);
       if (card.record.ok) observer.observe(card.node); // failures have no picture to draw
+    }
+
+    async showDocuments() {
+      const response = await fetch(`/v1/jobs/${this.id}?limit=0`, { headers: authHeaders() });
+      if (!response.ok) return;
+      const { documents } = await response.json();
+      if (!documents || !documents.length) return;
+      const box = $(".job-docs", this.node);
+      box.replaceChildren(document.createTextNode("Documents: "));
+      const suffix = { pdf: ".pdf", hocr: ".hocr", alto: ".xml", text: ".txt" };
+      for (const doc of documents) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "doc";
+        button.textContent = `${doc.file}${suffix[doc.format] || ""}`;
+        button.addEventListener("click", () => this.fetchDocument(doc, button.textContent));
+        box.append(button);
+      }
+      box.hidden = false;
+    }
+
+    async fetchDocument(doc, name) {
+      const response = await fetch(doc.url, { headers: authHeaders() });
+      if (!response.ok) {
+        say(`download failed: HTTP ${response.status}`, true);
+        return;
+      }
+      const link = document.createElement("a");
+      link.href = URL.createObjectURL(await response.blob());
+      link.download = name;
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
     }
 
     async downloadAll() {

@@ -1,0 +1,152 @@
+"""``ocrmill pdf INPUT OUTPUT``: one searchable PDF from a scanned PDF or an image (every
+page of a multi-page TIFF), read by the worker pool like ``ocrmill run``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from ocrmill.cli.options import (
+    add_device_options,
+    add_engine_options,
+    add_pool_options,
+    config_from_args,
+    plan_from_args,
+    pool_config_from_args,
+)
+from ocrmill.errors import DocumentError, ExitCode
+from ocrmill.results import PageFailure, PageResult, Result
+from ocrmill.runtime.tasks import Task
+
+if TYPE_CHECKING:
+    from ocrmill.outputs.pdf import LayeredPdf
+
+log = logging.getLogger("ocrmill")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    pdf = sub.add_parser(
+        "pdf", help="make a searchable PDF from a scanned PDF or an image (multi-page TIFF)"
+    )
+    pdf.add_argument("input", metavar="INPUT", help="a PDF, or an image (JPEG, PNG, TIFF, ...)")
+    pdf.add_argument("output", metavar="OUTPUT", help="the searchable PDF to write")
+    pdf.add_argument(
+        "--force-ocr",
+        action="store_true",
+        help="add a text layer also to pages that already carry text (born-digital pages)",
+    )
+    pdf.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    add_pool_options(pdf, timeout=600.0)
+    add_device_options(pdf)
+    add_engine_options(pdf)
+    pdf.set_defaults(func=cmd_pdf)
+
+
+class _LayerSink:
+    """Adds each page's layer to the document as its record arrives; remembers failures."""
+
+    def __init__(self, document: LayeredPdf) -> None:
+        self.document = document
+        self.failed: list[PageFailure] = []
+
+    def write(self, result: Result, task: Task | None = None) -> None:
+        if isinstance(result, PageResult):
+            page = task.page if task is not None and task.page is not None else 0
+            self.document.add_layer(page, result)
+        else:
+            self.failed.append(result)
+
+    def close(self) -> None:
+        pass
+
+
+def _tasks(path: str, pages: list[int], count: int, is_pdf: bool, dpi: int) -> Iterator[Task]:
+    for page in pages:
+        if is_pdf:
+            yield Task(0, path, path, "pdf", page, dpi, pages=count)
+        else:
+            yield Task(0, path, path, "image", page if count > 1 else None, pages=count)
+
+
+def cmd_pdf(args: argparse.Namespace) -> int:
+    """OCR every page and write the input again with an invisible text layer."""
+    from ocrmill.batch import run
+    from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
+    from ocrmill.batch.progress import default_progress
+    from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf, pages_with_text
+    from ocrmill.pipeline.decode import page_count
+    from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
+
+    path = args.input
+    if not os.path.isfile(path):
+        raise DocumentError(f"{path}: no such file")
+    if os.path.abspath(path) == os.path.abspath(args.output):
+        raise DocumentError(f"{args.output}: the output must not overwrite the input")
+    source_is_pdf = is_pdf(path)
+    try:
+        if source_is_pdf:
+            document = LayeredPdf(open_pdf(path))
+            count = pdf_page_count(path)
+            with_text = set() if args.force_ocr else pages_with_text(path)
+        else:
+            count = page_count(path, name=path)
+            document = LayeredPdf(image_document(path, count))
+            with_text = set()
+    except DocumentError:
+        raise
+    except Exception as exc:  # pdfium or Pillow refusing the file
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise DocumentError(f"{path}: cannot be read: {message}") from None
+    try:
+        if with_text:
+            log.info(
+                "%d of %d pages already carry text and are kept as they are (--force-ocr "
+                "adds a layer anyway): %s",
+                len(with_text),
+                count,
+                ", ".join(str(p + 1) for p in sorted(with_text)),
+            )
+        pages = [p for p in range(count) if p not in with_text]
+        config = config_from_args(args)
+        executor: Executor
+        if str(args.workers).strip() == "0":
+            executor = SerialExecutor(config, engine_factory=args.engine_factory)
+        else:
+            plan = plan_from_args(args, config)
+            log.info("%s", plan.describe())
+            executor = PoolExecutor.start(plan, config, pool_config_from_args(args))
+        sink = _LayerSink(document)
+        try:
+            summary = run(
+                _tasks(path, pages, count, source_is_pdf, args.pdf_dpi),
+                sink,
+                config=config,
+                executor=executor,
+                progress=default_progress(args.quiet),
+            )
+        finally:
+            executor.close()
+        if summary.interrupted:
+            log.info("interrupted: %s not written", args.output)
+            return int(ExitCode.INTERRUPTED)
+        document.save(args.output)
+    finally:
+        document.close()
+    for failure in sorted(sink.failed, key=lambda f: f.page or 0):
+        where = f"page {failure.page + 1}" if failure.page is not None else "the image"
+        print(
+            f"ocrmill: {where}: {failure.code}: {failure.message} (kept without a text layer)",
+            file=sys.stderr,
+        )
+    log.info(
+        "%s: %d page(s) with a text layer, %d kept as they were, %d failed",
+        args.output,
+        len(pages) - len(sink.failed),
+        len(with_text),
+        len(sink.failed),
+    )
+    return int(ExitCode.SOME_INPUTS_FAILED if sink.failed else ExitCode.OK)

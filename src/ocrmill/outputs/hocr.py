@@ -1,0 +1,81 @@
+"""hOCR 1.2: a document's pages as XHTML (``ocr_page`` > ``ocr_carea`` > ``ocr_par`` >
+``ocr_line`` > ``ocrx_word``), boxes in input pixels, word confidences as ``x_wconf``."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Sequence
+
+from ocrmill.outputs.documents import PageView, document_view
+from ocrmill.outputs.geometry import BBox
+from ocrmill.results import Result
+
+XHTML = "http://www.w3.org/1999/xhtml"
+CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf ocrp_lang"
+
+
+def _bbox(box: BBox) -> str:
+    return "bbox {} {} {} {}".format(*box)
+
+
+def _page(body: ET.Element, page: PageView) -> None:
+    n = page.number
+    title = (
+        f'image "{_quoted(page.name)}"; {_bbox((0, 0, page.width, page.height))}; ppageno {n - 1}'
+    )
+    div = ET.SubElement(body, "div", {"class": "ocr_page", "id": f"page_{n}", "title": title})
+    if page.error is not None:
+        div.set("data-error", page.error)
+    line_no = word_no = 0
+    for b, block in enumerate(page.blocks, start=1):
+        area = ET.SubElement(
+            div, "div", {"class": "ocr_carea", "id": f"block_{n}_{b}", "title": _bbox(block.box)}
+        )
+        par = ET.SubElement(
+            area, "p", {"class": "ocr_par", "id": f"par_{n}_{b}", "title": _bbox(block.box)}
+        )
+        for line in block.lines:
+            line_no += 1
+            props = _bbox(line.box)
+            if page.rotation:
+                props += f"; textangle {page.rotation}"
+            span = ET.SubElement(
+                par, "span", {"class": "ocr_line", "id": f"line_{n}_{line_no}", "title": props}
+            )
+            for i, word in enumerate(line.words):
+                word_no += 1
+                attrs = {
+                    "class": "ocrx_word",
+                    "id": f"word_{n}_{word_no}",
+                    "title": f"{_bbox(word.box)}; x_wconf {round(word.score * 100)}",
+                }
+                element = ET.SubElement(span, "span", attrs)
+                element.text = word.text
+                element.tail = " " if i < len(line.words) - 1 else None
+
+
+def _quoted(name: str) -> str:
+    return name.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render_hocr(results: Sequence[Result], *, title: str = "", software: str = "ocrmill") -> str:
+    """One hOCR document for the pages of one input (in page order)."""
+    ET.register_namespace("", XHTML)
+    html = ET.Element("html", {"xmlns": XHTML, "xml:lang": "en", "lang": "en"})
+    head = ET.SubElement(html, "head")
+    ET.SubElement(head, "title").text = title
+    ET.SubElement(
+        head, "meta", {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"}
+    )
+    ET.SubElement(head, "meta", {"name": "ocr-system", "content": software})
+    ET.SubElement(head, "meta", {"name": "ocr-capabilities", "content": CAPABILITIES})
+    body = ET.SubElement(html, "body")
+    for page in document_view(results):
+        _page(body, page)
+    ET.indent(html, space=" ")
+    doctype = (
+        '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN"\n'
+        '    "http://www.w3.org/TR/xhtml1/DTD/xhtml1-transitional.dtd">\n'
+    )
+    body_text = ET.tostring(html, encoding="unicode", short_empty_elements=False)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + doctype + body_text + "\n"

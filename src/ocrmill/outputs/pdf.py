@@ -1,0 +1,222 @@
+"""Searchable PDFs: an invisible text layer grafted onto a PDF's own pages, or image pages
+built around the original image data, written with pikepdf (qpdf) and saved atomically.
+
+PDF input keeps every page's content as it is (nothing is re-rendered or re-encoded); the
+layer is a new content stream appended to the page, with the glyphless font added once to
+the document. Image input becomes one page per image (per frame of a multi-page TIFF) at its
+own resolution: a JPEG's bytes are embedded as they are, other formats losslessly (Flate).
+The layer of a page is added as soon as its result arrives, so memory holds layers, not
+results: a 500-page document needs little more than a 5-page one.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+from typing import TYPE_CHECKING, Any
+
+from ocrmill.errors import DocumentError, EncryptedPdfError
+from ocrmill.outputs.atomic import write_atomically
+from ocrmill.outputs.glyphless import add_font
+from ocrmill.outputs.pdf_layer import PixelMap, text_layer
+from ocrmill.results import PageResult
+
+if TYPE_CHECKING:
+    import pikepdf
+
+FONT_RESOURCE = "OcrmillText"
+DEFAULT_IMAGE_DPI = 300
+EXIF_ORIENTATION = 0x0112
+# EXIF orientations that are pure turns, as the clockwise /Rotate that shows them upright.
+TURNS = {3: 180, 6: 90, 8: 270}
+
+
+def open_pdf(path: str | os.PathLike[str]) -> pikepdf.Pdf:
+    """Open a PDF for grafting; a clear error for an encrypted or unreadable file."""
+    import pikepdf
+
+    name = os.fspath(path)
+    try:
+        return pikepdf.open(name)
+    except pikepdf.PasswordError:
+        raise EncryptedPdfError(
+            f"{name}: the PDF is encrypted (password protected); decrypt it first"
+        ) from None
+    except (pikepdf.PdfError, OSError, ValueError) as exc:
+        raise DocumentError(f"{name}: not a readable PDF: {exc}") from None
+
+
+def pages_with_text(path: str | os.PathLike[str]) -> set[int]:
+    """The pages (0-based) that already carry text: born-digital, or OCRed before."""
+    import pypdfium2 as pdfium
+
+    doc = pdfium.PdfDocument(os.fspath(path))
+    found: set[int] = set()
+    try:
+        for index in range(len(doc)):
+            textpage = doc[index].get_textpage()
+            try:
+                if textpage.get_text_range().strip():
+                    found.add(index)
+            finally:
+                textpage.close()
+    finally:
+        doc.close()
+    return found
+
+
+class LayeredPdf:
+    """A PDF being made searchable: :meth:`add_layer` per page result, then :meth:`save`."""
+
+    def __init__(self, pdf: pikepdf.Pdf) -> None:
+        self.pdf = pdf
+        self._font: pikepdf.Object | None = None
+        self.layered: set[int] = set()
+
+    @property
+    def font(self) -> pikepdf.Object:
+        if self._font is None:
+            self._font = add_font(self.pdf)
+        return self._font
+
+    def add_layer(self, index: int, result: PageResult) -> None:
+        """Draw ``result``'s words invisibly over page ``index`` (0-based). The result's
+        pixels are the page's visible area as a viewer shows it (rendered at any dpi)."""
+        import pikepdf
+        from pikepdf import Dictionary, Name
+
+        page = self.pdf.pages[index]
+        box = _visible_box(page)
+        rotate = int(page.obj.get("/Rotate", 0))
+        to_page = PixelMap.for_page(box, rotate, result.width, result.height)
+        content = text_layer(result.lines, to_page, FONT_RESOURCE)
+        layer = pikepdf.Stream(self.pdf, zlib.compress(content))
+        layer[Name.Filter] = Name.FlateDecode
+        resources = page.obj.get("/Resources")
+        if resources is None:
+            page.obj[Name.Resources] = resources = Dictionary()
+        fonts = resources.get("/Font")
+        if fonts is None:
+            resources[Name.Font] = fonts = Dictionary()
+        fonts[Name("/" + FONT_RESOURCE)] = self.font
+        # The page's own content is wrapped in q/Q so its graphics state cannot leak into
+        # the layer; the layer then runs in the page's default coordinate system.
+        page.contents_add(pikepdf.Stream(self.pdf, b"q\n"), prepend=True)
+        page.contents_add(pikepdf.Stream(self.pdf, b"Q\n"), prepend=False)
+        page.contents_add(layer, prepend=False)
+        self.layered.add(index)
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write to ``path`` (atomically: see :func:`~ocrmill.outputs.atomic.write_atomically`)."""
+        write_atomically(path, self.pdf.save)
+
+    def close(self) -> None:
+        self.pdf.close()
+
+
+def _visible_box(page: Any) -> tuple[float, float, float, float]:
+    """The page's crop box (what viewers and renderers show), normalized x0 < x1, y0 < y1."""
+    x0, y0, x1, y1 = (float(v) for v in page.cropbox)
+    return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+
+
+def image_page(pdf: pikepdf.Pdf, path: str | os.PathLike[str], frame: int = 0) -> int:
+    """Append a page showing frame ``frame`` of the image at ``path`` at its resolution
+    (300 dpi when it states none); returns the new page's index. A JPEG is embedded as
+    its own bytes; anything else losslessly."""
+    import pikepdf
+    from pikepdf import Array, Dictionary, Name
+    from PIL import Image, ImageOps
+
+    name = os.fspath(path)
+    with Image.open(name) as image:
+        image.seek(frame)
+        dpi_x, dpi_y = _dpi(image)
+        orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
+        rotate = TURNS.get(orientation, 0) if image.format == "JPEG" else 0
+        if orientation != 1 and not rotate:  # mirrored, or not a JPEG: turn the pixels
+            image = ImageOps.exif_transpose(image)
+        width, height = image.size
+        data, colour, bits, filters, decode = _image_data(image, name)
+    stream = pikepdf.Stream(pdf, data)
+    stream[Name.Type] = Name.XObject
+    stream[Name.Subtype] = Name.Image
+    stream[Name.Width] = width
+    stream[Name.Height] = height
+    stream[Name.ColorSpace] = Name("/" + colour)
+    stream[Name.BitsPerComponent] = bits
+    stream[Name.Filter] = Name("/" + filters)
+    if decode is not None:
+        stream[Name.Decode] = Array(decode)
+    width_pt, height_pt = width * 72.0 / dpi_x, height * 72.0 / dpi_y
+    pdf.add_blank_page(page_size=(width_pt, height_pt))
+    page = pdf.pages[-1]
+    if rotate:  # a JPEG's EXIF turn, shown by the viewer as the decoder applies it
+        page.obj[Name.Rotate] = rotate
+    page.obj[Name.Resources] = Dictionary(XObject=Dictionary(Im0=stream))
+    draw = f"q {width_pt:.4f} 0 0 {height_pt:.4f} 0 0 cm /Im0 Do Q\n".encode("ascii")
+    page.obj[Name.Contents] = pikepdf.Stream(pdf, draw)
+    return len(pdf.pages) - 1
+
+
+def _dpi(image: Any) -> tuple[float, float]:
+    dpi = image.info.get("dpi")
+    try:
+        x, y = float(dpi[0]), float(dpi[1])
+        if x >= 10 and y >= 10:
+            return x, y
+    except (TypeError, ValueError, IndexError):
+        pass
+    return float(DEFAULT_IMAGE_DPI), float(DEFAULT_IMAGE_DPI)
+
+
+def _image_data(image: Any, name: str) -> tuple[bytes, str, int, str, list[int] | None]:
+    """(data, colour space, bits per component, filter, decode array) for an image XObject."""
+    if image.format == "JPEG" and image.mode in ("L", "RGB", "CMYK"):
+        colour = {"L": "DeviceGray", "RGB": "DeviceRGB", "CMYK": "DeviceCMYK"}[image.mode]
+        with open(name, "rb") as fh:
+            data = fh.read()
+        # Adobe's JPEGs store CMYK inverted; PDF readers expect the Decode flip for them.
+        decode = [1, 0, 1, 0, 1, 0, 1, 0] if image.mode == "CMYK" else None
+        return data, colour, 8, "DCTDecode", decode
+    if image.mode == "1":
+        return zlib.compress(image.tobytes()), "DeviceGray", 1, "FlateDecode", None
+    if image.mode in ("L", "RGB", "CMYK"):
+        mode = image.mode
+    elif image.mode in ("LA", "RGBA", "PA", "P") and _has_alpha(image):
+        mode = "RGB"
+        white = _white(image.size)
+        white.paste(image.convert("RGBA"), mask=image.convert("RGBA").getchannel("A"))
+        image = white
+    elif image.mode.startswith("I") or image.mode == "F":
+        mode, image = "L", image.convert("L")
+    else:
+        mode = "RGB"
+    if image.mode != mode:
+        image = image.convert(mode)
+    colour = {"L": "DeviceGray", "RGB": "DeviceRGB", "CMYK": "DeviceCMYK"}[mode]
+    return zlib.compress(image.tobytes(), 6), colour, 8, "FlateDecode", None
+
+
+def _has_alpha(image: Any) -> bool:
+    return image.mode in ("LA", "RGBA", "PA") or "transparency" in image.info
+
+
+def _white(size: tuple[int, int]) -> Any:
+    from PIL import Image
+
+    return Image.new("RGB", size, (255, 255, 255))
+
+
+def image_document(path: str | os.PathLike[str], pages: int = 1) -> pikepdf.Pdf:
+    """A new PDF with one page per frame of the image at ``path`` (see :func:`image_page`)."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    try:
+        for frame in range(pages):
+            image_page(pdf, path, frame)
+    except (OSError, ValueError, EOFError) as exc:
+        pdf.close()
+        raise DocumentError(f"{os.fspath(path)}: cannot embed the image: {exc}") from None
+    return pdf

@@ -1,0 +1,104 @@
+"""Documents a job makes per uploaded file when asked (``outputs=pdf,hocr,alto,text``): a
+searchable PDF, hOCR, ALTO or plain text, written when the file's last page is recorded,
+from the results in the store (so a job resumed after a restart makes them the same way).
+
+They live in ``DATA_DIR/documents/JOB/`` (named by the upload's stored file id) until the
+job expires; runs in the job feeder's thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import shutil
+from pathlib import Path
+
+from ocrmill.batch.files import EXTENSIONS, FileFormat
+from ocrmill.outputs.atomic import write_atomically
+from ocrmill.results import Result, result_from_dict
+from ocrmill.server.store import AsyncJobStore
+
+log = logging.getLogger(__name__)
+
+
+def documents_dir(data_dir: Path, job_id: str) -> Path:
+    return data_dir / "documents" / job_id
+
+
+def document_path(data_dir: Path, job_id: str, file: str, fmt: str) -> Path:
+    return documents_dir(data_dir, job_id) / f"{file}{EXTENSIONS[fmt]}"  # type: ignore[index]
+
+
+def list_documents(data_dir: Path, job_id: str) -> list[tuple[str, str]]:
+    """``(file, format)`` of the documents written for a job so far."""
+    folder = documents_dir(data_dir, job_id)
+    by_extension = {ext: fmt for fmt, ext in EXTENSIONS.items()}
+    found: list[tuple[str, str]] = []
+    try:
+        for path in sorted(folder.iterdir()):
+            fmt = by_extension.get(path.suffix)
+            if fmt is not None and not path.name.startswith("."):
+                found.append((path.stem, fmt))
+    except FileNotFoundError:
+        return []
+    return found
+
+
+def remove_documents(data_dir: Path, job_id: str) -> None:
+    shutil.rmtree(documents_dir(data_dir, job_id), ignore_errors=True)
+
+
+def make_documents(
+    store: AsyncJobStore,
+    data_dir: Path,
+    job_id: str,
+    upload: Path,
+    formats: tuple[str, ...],
+    software: str,
+) -> None:
+    """Write the asked-for documents of one uploaded file whose pages are all recorded."""
+    from ocrmill.outputs.alto import render_alto
+    from ocrmill.outputs.hocr import render_hocr
+
+    items = store.call(store.sync.file_results, job_id, upload.name)
+    if not items:
+        return
+    name = items[0][0].name
+    results: list[Result] = [result_from_dict(record) for _, record in items]
+    for fmt in formats:
+        path = document_path(data_dir, job_id, upload.name, fmt)
+        try:
+            if fmt == "pdf":
+                _write_pdf(path, upload, items[0][0].kind == "pdf", results)
+            else:
+                if fmt == "hocr":
+                    text = render_hocr(results, title=name, software=software)
+                elif fmt == "alto":
+                    text = render_alto(results, file_name=name, software=software)
+                else:
+                    text = "\f".join(getattr(r, "text", "") + "\n" for r in results)
+                write_atomically(path, functools.partial(_write_text, text=text))
+        except Exception as exc:  # one document must not stop the job
+            log.error("job %s: cannot write the %s of %s: %s", job_id, fmt, name, exc)
+
+
+def _write_text(path: Path, text: str) -> None:
+    path.write_text(text, encoding="utf-8")
+
+
+def _write_pdf(path: Path, upload: Path, is_pdf: bool, results: list[Result]) -> None:
+    from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf
+    from ocrmill.results import PageResult
+
+    source = open_pdf(upload) if is_pdf else image_document(upload, 1)
+    document = LayeredPdf(source)
+    try:
+        for result in results:
+            if isinstance(result, PageResult):
+                document.add_layer(result.page or 0, result)
+        document.save(path)
+    finally:
+        document.close()
+
+
+FORMATS: tuple[FileFormat, ...] = ("pdf", "hocr", "alto", "text")
