@@ -221,3 +221,17 @@ def test_a_multi_page_tiff_gives_one_page_per_frame(tmp_path):
         assert float(pdf.pages[0].mediabox[2]) == pytest.approx(700 * 72 / 100)
     for i in range(3):
         assert words(page_text(out, i)) == words(f"Frame number {i} of the scan")
+
+
+def test_words_are_separated_as_their_line_is():
+    from ocrmill.outputs.pdf_layer import _spaced
+
+    assert _spaced("Total 9.00", ["Total", "9.00"]) == [True, False]
+    assert _spaced("谢谢您 THANK YOU", ["谢", "谢", "您", "THANK", "YOU"]) == [
+        False,
+        False,
+        True,
+        True,
+        False,
+    ]
+    assert _spaced("odd", ["x", "y"]) == [True, False]

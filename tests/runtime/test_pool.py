@@ -269,3 +269,13 @@ def test_gpu_out_of_memory_without_a_cpu_worker_is_a_resource_limit_record():
         futures = [pool.submit(task(pool, "gpu-oom:big")), pool.submit(task(pool, "ok:next"))]
         assert texts(futures) == ["<resource_limit>", "next"]
         assert "gpu_oom_to_cpu" not in pool.metrics()["restarts"]
+
+
+def test_few_tasks_are_shared_among_idle_workers():
+    """Two slow tasks and two idle workers: one each, not both in one worker's batch."""
+    with make_pool(workers=2, max_batch=4) as pool:
+        wait_until(lambda: pool.metrics()["ready"])
+        futures = [pool.submit(task(pool, f"slow:0.5:t{i}")) for i in range(2)]
+        assert texts(futures) == ["t0", "t1"]
+        done = sorted(w["tasks_done"] for w in pool.metrics()["workers"])
+    assert done == [1, 1]

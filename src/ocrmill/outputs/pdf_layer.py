@@ -106,15 +106,45 @@ def _word_operators(text: str, quad: Sequence[Point], font: str) -> str | None:
     )
 
 
+def _spaced(line: str, words: Sequence[str]) -> list[bool]:
+    """For each word of ``line``: does a space follow it in the line's text? (Words split at
+    spaces are followed by one; CJK characters, words of their own, are not.)"""
+    out: list[bool] = []
+    at = 0
+    for word in words:
+        found = line.find(word, at)
+        if found < 0:  # the words do not spell the line: separate them all
+            return [True] * (len(words) - 1) + [False]
+        at = found + len(word)
+        out.append(at < len(line) and line[at].isspace())
+    if out:
+        out[-1] = False
+    return out
+
+
 def text_layer(lines: Iterable[_Line], to_page: PixelMap, font: str = "OcrmillText") -> bytes:
     """A content stream drawing ``lines`` (in reading order; each with ``words``, or its own
     text and box when it has none) invisibly, mapped from image pixels by ``to_page``."""
     ops = ["q", "BT", "3 Tr"]
     for line in lines:
         words = list(line.words) or [line]
-        for i, word in enumerate(words):
-            text = word.text + (" " if i < len(words) - 1 else "")
-            quad = [to_page(float(x), float(y)) for x, y in word.box]
+        spaced = _spaced(line.text, [w.text for w in words])
+        # Words the line's text joins without a space (CJK characters) are drawn as one run
+        # over their joint box: a gap between their glyphs would read as a space.
+        runs: list[tuple[str, list[Point]]] = []
+        after_space = True
+        for word, space in zip(words, spaced):
+            box: list[Point] = [(float(x), float(y)) for x, y in word.box]
+            if runs and not after_space:
+                text, quad = runs[-1]
+                runs[-1] = (text + word.text, [quad[0], box[1], box[2], quad[3]])
+            else:
+                runs.append((word.text, box))
+            after_space = space
+            if space:
+                runs[-1] = (runs[-1][0] + " ", runs[-1][1])
+        for text, run_box in runs:
+            quad = [to_page(x, y) for x, y in run_box]
             drawn = _word_operators(text, quad, font)
             if drawn is not None:
                 ops.append(drawn)

@@ -506,6 +506,7 @@ class WorkerPool:
     def _dispatch(self) -> None:
         if self._fatal is not None:
             return
+        idle = sum(w.state is WorkerState.IDLE for w in self._workers.values())
         for w in self._workers.values():
             if not self._pending:
                 return
@@ -518,6 +519,10 @@ class WorkerPool:
             self._pending.remove(first)
             batch = [first]
             limit = self.pool_config.max_batch_gpu if on_gpu else self.pool_config.max_batch
+            # Share the queue among the idle workers: 4 pages and 2 idle workers make two
+            # batches of 2, not one of 4 and an idle worker (batches fill up under load).
+            limit = max(1, min(limit, -(-(len(self._pending) + 1) // max(1, idle))))
+            idle -= 1
             solo = self._ledger.is_solo
             if not (solo(first.task.id) or first.cpu_only):
                 while (

@@ -1,0 +1,356 @@
+"""`ocrmill pdf` side by side with OCRmyPDF + Tesseract on the same scanned PDF.
+
+    python -m benchmarks.searchable_pdf [--labels ../shared/data/docs/labels.jsonl]
+                                        [--ocrmypdf PATH] [--rounds 2] [--jobs 2]
+                                        [--memory] [--out PATH.md]
+
+The scanned PDF is built here (in a temporary folder, never in the repository) from four
+pages, each embedded losslessly at 300 dpi: a magazine page with columns (UNLV 8071), a
+rendered report page (a title over two columns and a footer; word boxes known), a receipt
+(SROIE), and eurotext.tif turned by 90 degrees. Both tools run `--jobs`/`--workers` wide,
+alternately, `--rounds` times each (OCRmyPDF: `--rotate-pages`, Tesseract's page
+orientation). Reported: wall time (median), peak RSS of the process tree, output size,
+text-layer CER per page against the ground truth (pdfium's extraction in content order),
+`ocrmill read`'s own CER for each page, and the share of the rendered page's words whose
+text-layer box (pdfium's character boxes joined) has IoU >= 0.5 with the glyph box.
+`--memory` also runs `ocrmill pdf` on 5- and 500-page PDFs of a small page and reports the
+peak RSS of each. OCRmyPDF is found on PATH or at `--ocrmypdf`; without it, its columns
+say why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pikepdf
+import pypdfium2 as pdfium
+from PIL import Image
+
+from benchmarks.eval_docs import DEFAULT_LABELS, RESULTS_DIR, machine_info
+from benchmarks.layout import cer, word_accuracy
+from benchmarks.proc_memory import run_measured
+from benchmarks.rendered_pages import render_layout
+
+ROOT = Path(__file__).resolve().parents[1]
+DPI = 300
+
+
+def _labels(path: Path) -> dict[str, dict]:
+    return {json.loads(line)["image"]: json.loads(line) for line in path.read_text().splitlines()}
+
+
+def _gt_text(label: dict) -> str:
+    return "\n".join(line["text"] for line in label["lines"] if line.get("text"))
+
+
+def build_scan(labels_path: Path, folder: Path) -> tuple[Path, list[dict]]:
+    """The 4-page scanned PDF and, per page, its name, ground truth and word boxes."""
+    labels = _labels(labels_path)
+    data = labels_path.parent.parent
+    report = render_layout("title_columns_footer", width=2400, size=40, seed=7)
+    euro = Image.open(data / "docs/tesseract/eurotext.tif").convert("RGB")
+    euro_turned = Image.fromarray(np.ascontiguousarray(np.rot90(np.asarray(euro), 1)))
+    pages = [
+        (
+            "magazine (UNLV 8071, columns)",
+            Image.open(data / "docs/tesseract/8071_093.3B.tif"),
+            _gt_text(labels["docs/tesseract/8071_093.3B.tif"]),
+            True,
+            None,
+        ),
+        ("rendered report (title, columns, footer)", report.image, report.text, True, report),
+        (
+            "receipt (SROIE 000)",
+            Image.open(data / "docs/sroie/sroie_train_000.jpg"),
+            _gt_text(labels["docs/sroie/sroie_train_000.jpg"]),
+            False,
+            None,
+        ),
+        (
+            "eurotext turned 90",
+            euro_turned,
+            _gt_text(labels["docs/tesseract/eurotext.tif"]),
+            True,
+            None,
+        ),
+    ]
+    pdf = pikepdf.new()
+    from ocrmill.outputs.pdf import image_document
+
+    info = []
+    for i, (name, image, gt, case_sensitive, rendered) in enumerate(pages):
+        path = folder / f"page{i}.png"
+        image.save(path, dpi=(DPI, DPI))
+        pdf.pages.extend(image_document(path).pages)
+        info.append(
+            {"name": name, "gt": gt, "case_sensitive": case_sensitive, "rendered": rendered}
+        )
+    out = folder / "scan.pdf"
+    pdf.save(out)
+    return out, info
+
+
+def layer_texts(path: Path) -> list[str]:
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        return [doc[i].get_textpage().get_text_range() for i in range(len(doc))]
+    finally:
+        doc.close()
+
+
+def layer_words(path: Path, index: int, dpi: float) -> list[tuple[str, np.ndarray]]:
+    """Words of a page's text layer with boxes in the page image's pixels."""
+    doc = pdfium.PdfDocument(str(path))
+    try:
+        page = doc[index]
+        height = page.get_height()
+        textpage = page.get_textpage()
+        words: list[tuple[str, np.ndarray]] = []
+        chars: list[str] = []
+        boxes: list[tuple[float, ...]] = []
+        for i in range(textpage.count_chars() + 1):
+            char = textpage.get_text_range(i, 1) if i < textpage.count_chars() else " "
+            if char and not char.isspace():
+                chars.append(char)
+                boxes.append(textpage.get_charbox(i, loose=True))
+                continue
+            if chars:
+                x0, x1 = min(b[0] for b in boxes), max(b[2] for b in boxes)
+                y0, y1 = height - max(b[3] for b in boxes), height - min(b[1] for b in boxes)
+                quad = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) * dpi / 72
+                words.append(("".join(chars), quad))
+            chars, boxes = [], []
+        return words
+    finally:
+        doc.close()
+
+
+def read_texts(scan: Path) -> list[str]:
+    """What `ocrmill read` gives for each page (the reference for the layer's CER)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "ocrmill", "read", "--json", "--pdf-dpi", str(DPI), str(scan)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    records = sorted(
+        (json.loads(line) for line in proc.stdout.splitlines()), key=lambda r: r["page"]
+    )
+    return [r.get("text", "") for r in records]
+
+
+def _find_ocrmypdf(given: str | None) -> tuple[list[str] | None, str]:
+    if given:
+        return [given], ""
+    found = shutil.which("ocrmypdf")
+    if found:
+        return [found], ""
+    return (
+        None,
+        "OCRmyPDF not found (pip install ocrmypdf==17.13.0 and apt-get install tesseract-ocr ghostscript; or pass --ocrmypdf)",
+    )
+
+
+def memory_runs(folder: Path) -> list[tuple[int, float, float]]:
+    """(pages, wall s, peak tree RSS MiB) of `ocrmill pdf` on 5- and 500-page PDFs."""
+    from ocrmill.outputs.pdf import image_document
+
+    small = render_layout("two_columns", width=900, size=22, seed=2).image
+    page_png = folder / "small.png"
+    small.save(page_png, dpi=(150, 150))
+    one = image_document(page_png)
+    out = []
+    for count in (5, 500):
+        pdf = pikepdf.new()
+        for _ in range(count):
+            pdf.pages.extend(one.pages)
+        path = folder / f"pages{count}.pdf"
+        pdf.save(path)
+        m = run_measured(
+            [
+                sys.executable,
+                "-m",
+                "ocrmill",
+                "pdf",
+                str(path),
+                str(folder / f"out{count}.pdf"),
+                "-q",
+            ],
+            ROOT,
+        )
+        out.append((count, m.wall_s, m.peak_rss_mib))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
+    parser.add_argument("--ocrmypdf", help="the ocrmypdf executable (default: on PATH)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--memory", action="store_true", help="also 5 vs 500 pages")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    if not args.labels.exists():
+        raise SystemExit(f"labels not found: {args.labels} (needs ../shared/data)")
+    ocrmypdf, why_not = _find_ocrmypdf(args.ocrmypdf)
+    folder = Path(tempfile.mkdtemp(prefix="ocrmill-pdf-bench-"))
+    try:
+        scan, pages = build_scan(args.labels, folder)
+        commands = {
+            "ocrmill pdf": [
+                sys.executable,
+                "-m",
+                "ocrmill",
+                "pdf",
+                str(scan),
+                str(folder / "ocrmill.pdf"),
+                "--workers",
+                str(args.jobs),
+                "--pdf-dpi",
+                str(DPI),
+                "-q",
+            ],
+        }
+        if ocrmypdf:
+            commands["OCRmyPDF + Tesseract"] = [
+                *ocrmypdf,
+                "--jobs",
+                str(args.jobs),
+                "--rotate-pages",
+                "--quiet",
+                str(scan),
+                str(folder / "ocrmypdf.pdf"),
+            ]
+        runs: dict[str, list] = {name: [] for name in commands}
+        for _ in range(args.rounds):
+            for name, cmd in commands.items():  # alternating: A B A B
+                runs[name].append(run_measured(cmd, ROOT, ok_codes=(0,)))
+        reference = read_texts(scan)
+        outputs = {
+            "ocrmill pdf": folder / "ocrmill.pdf",
+            "OCRmyPDF + Tesseract": folder / "ocrmypdf.pdf",
+        }
+        report = _report(args, scan, pages, commands, runs, outputs, reference, why_not)
+        if args.memory:
+            report += _memory_section(memory_runs(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    out = args.out or RESULTS_DIR / f"searchable_pdf_{_stamp()}.md"
+    out.write_text(report)
+    print(report)
+    print(f"report: {out}")
+
+
+def _machine() -> str:
+    """One line: the CPU (model and the flags that matter for inference) and the software."""
+    import platform
+
+    info = machine_info()
+    model, flags = platform.processor() or "unknown CPU", ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                have = set(line.split(":", 1)[1].split())
+                wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
+                flags = ", ".join(f for f in wanted if f in have)
+                break
+    except OSError:
+        pass
+    return (
+        f"Machine: {info['cpu_count']} CPUs, {model} ({flags}); {info['platform']}; "
+        f"Python {info['python']}; ocrmill {info['ocrmill']}; {info['date']}."
+    )
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")
+
+
+def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> str:
+    lines = [
+        "# Searchable PDF: `ocrmill pdf` vs OCRmyPDF + Tesseract",
+        "",
+        f"Command: `python -m benchmarks.searchable_pdf {' '.join(sys.argv[1:])}`",
+        "",
+        _machine(),
+        "",
+        f"Input: {len(pages)} scanned pages at {DPI} dpi, {scan.stat().st_size / 1024:.0f} KiB. "
+        f"{args.rounds} alternating rounds, {args.jobs} jobs/workers each.",
+        "",
+        "| tool | wall s (median) | rounds | peak RSS MiB | output KiB | growth |",
+        "|---|---|---|---|---|---|",
+    ]
+    size_in = scan.stat().st_size
+    for name, measured in runs.items():
+        walls = [m.wall_s for m in measured]
+        size = outputs[name].stat().st_size if outputs[name].exists() else 0
+        lines.append(
+            f"| {name} | {statistics.median(walls):.1f} | {', '.join(f'{w:.1f}' for w in walls)} | "
+            f"{max(m.peak_rss_mib for m in measured):.0f} | {size / 1024:.0f} | "
+            f"{(size - size_in) / size_in * 100:+.1f} % |"
+        )
+    if why_not:
+        lines.append(f"| OCRmyPDF + Tesseract | skipped: {why_not} | | | | |")
+    lines += [
+        "",
+        "Text-layer CER per page (pdfium's extraction in content order, against the ground truth):",
+        "",
+    ]
+    names = [n for n in outputs if outputs[n].exists()]
+    lines.append("| page | `ocrmill read` | " + " | ".join(names) + " |")
+    lines.append("|---|---|" + "---|" * len(names))
+    texts = {n: layer_texts(outputs[n]) for n in names}
+    means: dict[str, list[float]] = {n: [] for n in names}
+    for i, page in enumerate(pages):
+        cs = page["case_sensitive"]
+        row = f"| {page['name']} | {cer(reference[i], page['gt'], cs) * 100:.1f} % |"
+        for n in names:
+            value = cer(texts[n][i], page["gt"], cs) * 100
+            means[n].append(value)
+            row += f" {value:.1f} % |"
+        lines.append(row)
+    lines.append(
+        "| mean | | " + " | ".join(f"{statistics.mean(means[n]):.1f} %" for n in names) + " |"
+    )
+    lines += [
+        "",
+        "Word placement on the rendered page (words with the right text and IoU >= 0.5):",
+        "",
+    ]
+    rendered_index = next(i for i, p in enumerate(pages) if p["rendered"] is not None)
+    for n in names:
+        accuracy = word_accuracy(
+            layer_words(outputs[n], rendered_index, DPI), pages[rendered_index]["rendered"]
+        )
+        lines.append(f"- {n}: {accuracy * 100:.1f} %")
+    return "\n".join(lines) + "\n"
+
+
+def _memory_section(rows: list[tuple[int, float, float]]) -> str:
+    lines = [
+        "",
+        "Memory of `ocrmill pdf` by document length (a small two-column page repeated):",
+        "",
+        "| pages | wall s | peak RSS of the process tree MiB |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {n} | {wall:.1f} | {rss:.0f} |" for n, wall, rss in rows]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
