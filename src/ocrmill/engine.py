@@ -1,7 +1,10 @@
 """The OCR engine: composes the pipeline stages over one set of backends.
 
 An ``Engine`` owns its inference sessions and is used from one thread (one engine per
-worker process in the runtime). Per-call options are arguments, never engine state.
+worker process in the runtime). Per-call options are arguments, never engine state. The
+stage loops live in ``pipeline/``; what is left here (~400 lines) is the order of the stages,
+the attribution of shared stage time to pages, and the page-rotation passes, which need the
+models and so cannot be pure pipeline functions.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ocrmill.batch.executors import Executor
     from ocrmill.config import Config, ReadOverrides
     from ocrmill.runtime.plan import WorkerPlan
     from ocrmill.runtime.pool import PoolConfig
@@ -189,6 +190,26 @@ def pool_config_from_args(args: argparse.Namespace) -> PoolConfig:
         max_tasks_per_worker=args.max_tasks_per_worker,
         max_worker_rss_bytes=args.max_worker_rss * 1024**2 if args.max_worker_rss else None,
         engine_factory=args.engine_factory,
+    )
+
+
+def executor_from_args(
+    args: argparse.Namespace, config: Config, *, max_in_flight: int | None = None
+) -> Executor:
+    """The executor ``--workers`` asks for: ``0`` reads in this process; otherwise a worker
+    pool planned for ``--device``/``--workers`` (the plan is logged), started and ready."""
+    import logging
+
+    from ocrmill.batch.executors import PoolExecutor, SerialExecutor
+
+    log = logging.getLogger("ocrmill")
+    if str(args.workers).strip() == "0":
+        log.info("workers: 0 (reading in this process)")
+        return SerialExecutor(config, engine_factory=args.engine_factory)
+    plan = plan_from_args(args, config)
+    log.info("%s", plan.describe())
+    return PoolExecutor.start(
+        plan, config, pool_config_from_args(args), max_in_flight=max_in_flight
     )
 
 

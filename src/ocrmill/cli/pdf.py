@@ -15,8 +15,7 @@ from ocrmill.cli.options import (
     add_engine_options,
     add_pool_options,
     config_from_args,
-    plan_from_args,
-    pool_config_from_args,
+    executor_from_args,
 )
 from ocrmill.errors import DocumentError, ExitCode
 from ocrmill.results import PageFailure, PageResult, Result
@@ -75,7 +74,6 @@ def _tasks(path: str, pages: list[int], count: int, is_pdf: bool, dpi: int) -> I
 def cmd_pdf(args: argparse.Namespace) -> int:
     """OCR every page and write the input again with an invisible text layer."""
     from ocrmill.batch import run
-    from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
     from ocrmill.batch.progress import default_progress
     from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf, pages_with_text
     from ocrmill.pipeline.decode import page_count
@@ -112,13 +110,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
             )
         pages = [p for p in range(count) if p not in with_text]
         config = config_from_args(args)
-        executor: Executor
-        if str(args.workers).strip() == "0":
-            executor = SerialExecutor(config, engine_factory=args.engine_factory)
-        else:
-            plan = plan_from_args(args, config)
-            log.info("%s", plan.describe())
-            executor = PoolExecutor.start(plan, config, pool_config_from_args(args))
+        executor = executor_from_args(args, config)
         sink = _LayerSink(document)
         try:
             summary = run(

@@ -13,6 +13,7 @@ from ocrmill.cli.options import (
     add_engine_options,
     add_pool_options,
     config_from_args,
+    executor_from_args,
     plan_from_args,
     pool_config_from_args,
 )
@@ -66,7 +67,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Read many inputs into a JSONL file; the exit code says how it went."""
     from ocrmill.batch import run
-    from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
+    from ocrmill.batch.executors import Executor
     from ocrmill.batch.progress import default_progress
 
     outputs = _outputs(args)
@@ -74,13 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor: Executor
     if args.ray or args.ray_address:
         executor = _ray_executor(args, config)
-    elif str(args.workers).strip() == "0":
-        executor = SerialExecutor(config, engine_factory=args.engine_factory)
-        log.info("workers: 0 (reading in this process)")
     else:
-        plan = plan_from_args(args, config)
-        log.info("%s", plan.describe())
-        executor = PoolExecutor.start(plan, config, pool_config_from_args(args))
+        executor = executor_from_args(args, config)
     try:
         summary = run(
             args.inputs,

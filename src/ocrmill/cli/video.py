@@ -15,8 +15,7 @@ from ocrmill.cli.options import (
     add_engine_options,
     add_pool_options,
     config_from_args,
-    plan_from_args,
-    pool_config_from_args,
+    executor_from_args,
     positive_int,
     ratio,
 )
@@ -89,7 +88,6 @@ def cmd_video_filter(args: argparse.Namespace) -> int:
     """Score videos by the share of their frames text covers; keep or drop each sample."""
     import time
 
-    from ocrmill.batch.executors import PoolExecutor
     from ocrmill.video.filter import FilterSettings, iter_samples, video_paths
     from ocrmill.video.sampling import Sampling
 
@@ -100,11 +98,7 @@ def cmd_video_filter(args: argparse.Namespace) -> int:
     paths = video_paths(args.inputs)
     samples: list[list[str]] = [paths] if args.one_sample else [[p] for p in paths]
     config = config_from_args(args)
-    plan = plan_from_args(args, config)
-    log.info("%s", plan.describe())
-    executor = PoolExecutor.start(
-        plan, config, pool_config_from_args(args), max_in_flight=settings.max_frames_in_flight
-    )
+    executor = executor_from_args(args, config, max_in_flight=settings.max_frames_in_flight)
     started = time.monotonic()
     try:
         with _output_stream(args.output) as out:

@@ -21,6 +21,9 @@ their coordinates only, then cut into blocks by a recursive XY-cut:
 The engine passes line boxes cut to their ink from left to right (``words.line_words``),
 so that gutters show between columns whose detected boxes, grown around the glyphs,
 touch.
+
+One module (~430 lines) on purpose: the XY-cut's rules share their measures (line heights,
+gutters, prose widths) and are only understandable read together.
 """
 
 from __future__ import annotations
