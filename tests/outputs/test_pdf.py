@@ -154,46 +154,11 @@ def test_encrypted_and_corrupt_pdfs_fail_clearly_and_write_nothing(tmp_path, sca
         assert not list(tmp_path.glob(f".{out.name}.*"))  # no temporary file left either
 
 
-def layer_words(path, index: int, dpi: float) -> list[tuple[str, np.ndarray]]:
-    """The text layer's words with their boxes in the page image's pixels (pdfium's loose
-    character boxes joined per word), in the layer's order."""
-    doc = pdfium.PdfDocument(str(path))
-    try:
-        page = doc[index]
-        height = page.get_height()
-        textpage = page.get_textpage()
-        out: list[tuple[str, np.ndarray]] = []
-        chars: list[str] = []
-        boxes: list[tuple[float, float, float, float]] = []
-
-        def flush() -> None:
-            if chars:
-                x0 = min(b[0] for b in boxes) * dpi / 72
-                x1 = max(b[2] for b in boxes) * dpi / 72
-                y0 = (height - max(b[3] for b in boxes)) * dpi / 72
-                y1 = (height - min(b[1] for b in boxes)) * dpi / 72
-                quad = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
-                out.append(("".join(chars), quad))
-            chars.clear()
-            boxes.clear()
-
-        for i in range(textpage.count_chars()):
-            char = textpage.get_text_range(i, 1)
-            if char.isspace() or not char:
-                flush()
-                continue
-            chars.append(char)
-            boxes.append(textpage.get_charbox(i, loose=True))
-        flush()
-        return out
-    finally:
-        doc.close()
-
-
 @pytest.mark.parametrize("rotation", [0, 90])
 def test_the_layer_puts_each_word_on_its_pixels(tmp_path, rotation):
     from benchmarks.layout import word_accuracy
     from benchmarks.rendered_pages import render_layout, turn
+    from benchmarks.searchable_pdf import layer_words
 
     rendered = render_layout("two_columns", width=1100, size=22, seed=11)
     if rotation:
