@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ocrmill.outputs.atomic import write_atomically
+from ocrmill.outputs.atomic import write_text_atomically
 from ocrmill.results import PageFailure, PageResult, Result
 from ocrmill.runtime.tasks import Task
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FileFormat = Literal["pdf", "hocr", "alto", "text"]
-EXTENSIONS: dict[FileFormat, str] = {"pdf": ".pdf", "hocr": ".hocr", "alto": ".xml", "text": ".txt"}
+EXTENSIONS: dict[str, str] = {"pdf": ".pdf", "hocr": ".hocr", "alto": ".xml", "text": ".txt"}
 
 
 def output_path(folder: Path, input_name: str, extension: str) -> Path:
@@ -38,13 +38,32 @@ def output_path(folder: Path, input_name: str, extension: str) -> Path:
     return folder / relative.parent / (relative.name + extension)
 
 
+class DocumentPages:
+    """Collects the records of each input until its last page is in (``Task.pages``; a task
+    that does not say is a one-page document)."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, list[Result]] = {}
+
+    def add(self, result: Result, task: Task | None) -> list[Result] | None:
+        """The document's records once ``result`` completes it, else None."""
+        name = task.name if task is not None else result.input
+        pages = self._pending.setdefault(name, [])
+        pages.append(result)
+        if len(pages) < (task.pages if task is not None and task.pages else 1):
+            return None
+        return self._pending.pop(name)
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
 class DocumentFiles:
     """A sink writing one ``fmt`` file per input document into ``folder``.
 
-    Records are kept per document until its last page arrives (``Task.pages``; a task
-    that does not say is a one-page document); a searchable PDF gets each page's layer at
-    once instead. ``failed`` counts pages that failed (a PDF keeps such a page without a
-    layer; hOCR/ALTO mark it as a failed, empty page).
+    Records are kept per document until its last page arrives; a searchable PDF gets each
+    page's layer at once instead (a page that failed keeps its content without a layer;
+    hOCR/ALTO mark it as a failed, empty page).
     """
 
     def __init__(
@@ -55,7 +74,7 @@ class DocumentFiles:
         self.extension = EXTENSIONS[fmt]
         self.software = software
         self.written = 0
-        self._pending: dict[str, list[Result]] = {}
+        self._documents = DocumentPages()
         self._pdfs: dict[str, LayeredPdf] = {}
 
     def path_for(self, task: Task) -> Path:
@@ -65,38 +84,32 @@ class DocumentFiles:
         return self.path_for(task).exists()
 
     def write(self, result: Result, task: Task | None = None) -> None:
-        if task is None:
-            task = Task.failed(result) if isinstance(result, PageFailure) else None
-            if task is None:
+        if task is None:  # an input that failed before it became a task
+            if not isinstance(result, PageFailure):
                 return
-        pages = task.pages or 1
-        done = self._pending.setdefault(task.name, [])
-        done.append(result)
+            task = Task.failed(result)
         if self.fmt == "pdf" and isinstance(result, PageResult):
             self._layer(task, result)
-        if len(done) >= pages:
-            del self._pending[task.name]
-            self._finish(task, done)
+        results = self._documents.add(result, task)
+        if results is not None:
+            self._finish(task, results)
 
-    def _layer(self, task: Task, result: Result) -> None:
+    def _layer(self, task: Task, result: PageResult) -> None:
         """Add a page's layer to its document's PDF, opening the document at its first."""
         from ocrmill.errors import OcrmillError
+        from ocrmill.outputs.pdf import LayeredPdf
 
-        try:
-            document = self._pdfs.get(task.name) or self._open(task)
-        except OcrmillError as exc:
-            log.error("%s: no searchable PDF: %s", task.name, exc.message)
-            return
-        self._pdfs[task.name] = document
-        if isinstance(result, PageResult):
-            document.add_layer(task.page or 0, result)
-
-    def _open(self, task: Task) -> LayeredPdf:
-        from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf
-
-        if task.kind == "pdf":
-            return LayeredPdf(open_pdf(str(task.source)))
-        return LayeredPdf(image_document(str(task.source), task.pages or 1))
+        document = self._pdfs.get(task.name)
+        if document is None:
+            try:
+                document = LayeredPdf.open(
+                    str(task.source), is_pdf=task.kind == "pdf", pages=task.pages or 1
+                )
+            except OcrmillError as exc:
+                log.error("%s: no searchable PDF: %s", task.name, exc.message)
+                return
+            self._pdfs[task.name] = document
+        document.add_layer(task.page or 0, result)
 
     def _finish(self, task: Task, results: list[Result]) -> None:
         path = self.path_for(task)
@@ -109,23 +122,14 @@ class DocumentFiles:
             finally:
                 document.close()
         else:
-            text = self._render(task, results)
-            write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+            from ocrmill.outputs.render import render_document
+
+            text = render_document(self.fmt, results, name=task.name, software=self.software)
+            write_text_atomically(path, text)
         self.written += 1
-
-    def _render(self, task: Task, results: list[Result]) -> str:
-        from ocrmill.outputs.alto import render_alto
-        from ocrmill.outputs.hocr import render_hocr
-
-        if self.fmt == "hocr":
-            return render_hocr(results, title=task.name, software=self.software)
-        if self.fmt == "alto":
-            return render_alto(results, file_name=task.name, software=self.software)
-        ordered = sorted(results, key=lambda r: r.page or 0)
-        return "\f".join(r.text + "\n" if isinstance(r, PageResult) else "\n" for r in ordered)
 
     def close(self) -> None:
         for document in self._pdfs.values():  # unfinished (an interrupted run): not written
             document.close()
         self._pdfs.clear()
-        self._pending.clear()
+        self._documents.clear()

@@ -63,19 +63,23 @@ class _LayerSink:
         pass
 
 
-def _tasks(path: str, pages: list[int], count: int, is_pdf: bool, dpi: int) -> Iterator[Task]:
-    for page in pages:
-        if is_pdf:
-            yield Task(0, path, path, "pdf", page, dpi, pages=count)
-        else:
-            yield Task(0, path, path, "image", page if count > 1 else None, pages=count)
+def _tasks(path: str, is_pdf: bool, count: int, skip: set[int], dpi: int) -> Iterator[Task]:
+    """The pages to read: a PDF's (the one page expansion) less ``skip``, or the image's
+    frames."""
+    from ocrmill.batch.sources import pdf_tasks
+
+    if is_pdf:
+        yield from (t for t in pdf_tasks(path, pdf_dpi=dpi) if t.page not in skip)
+        return
+    for frame in range(count):
+        yield Task(0, path, path, "image", frame if count > 1 else None, pages=count)
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
     """OCR every page and write the input again with an invisible text layer."""
     from ocrmill.batch import run
     from ocrmill.batch.progress import default_progress
-    from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf, pages_with_text
+    from ocrmill.outputs.pdf import LayeredPdf, pages_with_text
     from ocrmill.pipeline.decode import page_count
     from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
 
@@ -86,14 +90,10 @@ def cmd_pdf(args: argparse.Namespace) -> int:
         raise DocumentError(f"{args.output}: the output must not overwrite the input")
     source_is_pdf = is_pdf(path)
     try:
-        if source_is_pdf:
-            document = LayeredPdf(open_pdf(path))
-            count = pdf_page_count(path)
-            with_text = set() if args.force_ocr else pages_with_text(path)
-        else:
-            count = page_count(path, name=path)
-            document = LayeredPdf(image_document(path, count))
-            with_text = set()
+        # A PDF must open for the renderer (pdfium), not only for qpdf, which repairs more.
+        count = pdf_page_count(path) if source_is_pdf else page_count(path, name=path)
+        document = LayeredPdf.open(path, is_pdf=source_is_pdf, pages=count)
+        with_text = pages_with_text(path) if source_is_pdf and not args.force_ocr else set()
     except DocumentError:
         raise
     except Exception as exc:  # pdfium or Pillow refusing the file
@@ -108,13 +108,12 @@ def cmd_pdf(args: argparse.Namespace) -> int:
                 count,
                 ", ".join(str(p + 1) for p in sorted(with_text)),
             )
-        pages = [p for p in range(count) if p not in with_text]
         config = config_from_args(args)
         executor = executor_from_args(args, config)
         sink = _LayerSink(document)
         try:
             summary = run(
-                _tasks(path, pages, count, source_is_pdf, args.pdf_dpi),
+                _tasks(path, source_is_pdf, count, with_text, args.pdf_dpi),
                 sink,
                 config=config,
                 executor=executor,
@@ -137,7 +136,7 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     log.info(
         "%s: %d page(s) with a text layer, %d kept as they were, %d failed",
         args.output,
-        len(pages) - len(sink.failed),
+        count - len(with_text) - len(sink.failed),
         len(with_text),
         len(sink.failed),
     )

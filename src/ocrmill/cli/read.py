@@ -44,7 +44,9 @@ class PrintSink:
         self.headers = headers
         self.out = out
         self.err = err
-        self._pages: dict[str, list[Result]] = {}
+        from ocrmill.batch.files import DocumentPages  # here: `--help` stays light
+
+        self._documents = DocumentPages()
 
     def write(self, result: Result, task: Task | None = None) -> None:
         if isinstance(result, PageFailure):
@@ -62,21 +64,14 @@ class PrintSink:
 
     def _document(self, result: Result, task: Task | None) -> None:
         from ocrmill.cli.doctor import version
-        from ocrmill.outputs.alto import render_alto
-        from ocrmill.outputs.hocr import render_hocr
+        from ocrmill.outputs.render import render_document
 
-        pages = self._pages.setdefault(result.input, [])
-        pages.append(result)
-        if len(pages) < (task.pages if task is not None and task.pages else 1):
-            return
-        del self._pages[result.input]
-        software = f"ocrmill {version()}"
-        if self.fmt == "hocr":
-            text = render_hocr(pages, title=result.input, software=software)
-        else:
-            text = render_alto(pages, file_name=result.input, software=software)
-        self.out.write(text)
-        self.out.flush()
+        pages = self._documents.add(result, task)
+        if pages is not None:
+            fmt = "hocr" if self.fmt == "hocr" else "alto"
+            software = f"ocrmill {version()}"
+            self.out.write(render_document(fmt, pages, name=result.input, software=software))
+            self.out.flush()
 
     def close(self) -> None:
         self.out.flush()

@@ -20,6 +20,11 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
+def write_text_atomically(path: str | os.PathLike[str], text: str) -> None:
+    """``text`` (UTF-8) to ``path``, complete or not at all."""
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def write_atomically(path: str | os.PathLike[str], write: Callable[[Path], object]) -> None:
     """``write(tmp)`` to a temporary file beside ``path``, then rename it to ``path``; on any
     error the temporary file is removed and ``path`` is left as it was."""

@@ -73,6 +73,12 @@ class LayeredPdf:
         self._font: pikepdf.Object | None = None
         self.layered: set[int] = set()
 
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, is_pdf: bool, pages: int = 1) -> LayeredPdf:
+        """The document to layer for an input: the PDF itself, or new pages built around
+        the ``pages`` frames of an image (see :func:`image_document`)."""
+        return cls(open_pdf(path) if is_pdf else image_document(path, pages))
+
     @property
     def font(self) -> pikepdf.Object:
         if self._font is None:

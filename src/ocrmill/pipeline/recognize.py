@@ -100,7 +100,9 @@ def ctc_greedy_decode(probs: np.ndarray, vocabulary: Sequence[str]) -> list[tupl
     Repeated classes collapse, the blank (class 0) is dropped; a line's score is the mean
     of the kept steps' probabilities (0.0 for an empty line).
     """
-    return decode_indices(*top1(probs), vocabulary)
+    idx, best = top1(probs)
+    readings = decode_readings(idx, best, vocabulary, [0.0] * len(idx))
+    return [(r.text, r.score) for r in readings]
 
 
 def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,8 +115,10 @@ def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def decode_readings(
     idx: np.ndarray, best: np.ndarray, vocabulary: Sequence[str], step_px: Sequence[float]
 ) -> list[Reading]:
-    """CTC collapse of a batch like :func:`decode_indices`, keeping each character's time
-    steps. ``step_px[b]``: crop pixels per time step of row ``b``."""
+    """Greedy CTC collapse of per-step best classes ``idx`` (BxT) with their probabilities
+    ``best``: repeats collapse, the blank (class 0) is dropped, a line's score is the mean of
+    its kept steps' probabilities (0.0 when empty). Each character keeps its time steps;
+    ``step_px[b]``: crop pixels per time step of row ``b``."""
     out: list[Reading] = []
     last = idx.shape[1] - 1
     for row, probs, px in zip(idx, best, step_px):
@@ -183,19 +187,3 @@ def read_at_widths(
         for i, reading in zip(batch, decode_readings(idx, best, vocabulary, step_px)):
             readings[i] = reading
     return readings
-
-
-def decode_indices(
-    idx: np.ndarray, best: np.ndarray, vocabulary: Sequence[str]
-) -> list[tuple[str, float]]:
-    """CTC collapse of per-step class indices ``idx`` (BxT) with their probabilities."""
-    keep = idx != 0
-    keep[:, 1:] &= idx[:, 1:] != idx[:, :-1]
-    counts = keep.sum(axis=1)
-    sums = np.where(keep, best, 0.0).sum(axis=1)
-    scores = np.divide(sums, counts, out=np.zeros_like(sums, dtype=np.float64), where=counts > 0)
-    out: list[tuple[str, float]] = []
-    for row, mask, score in zip(idx, keep, scores):
-        text = "".join(vocabulary[c] for c in row[mask])
-        out.append((text, float(score)))
-    return out

@@ -8,14 +8,13 @@ job expires; runs in the job feeder's thread.
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 from pathlib import Path
 
-from ocrmill.batch.files import EXTENSIONS, FileFormat
-from ocrmill.outputs.atomic import write_atomically
-from ocrmill.results import Result, result_from_dict
+from ocrmill.batch.files import EXTENSIONS
+from ocrmill.outputs.atomic import write_text_atomically
+from ocrmill.results import PageResult, Result, result_from_dict
 from ocrmill.server.store import AsyncJobStore
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,7 @@ def documents_dir(data_dir: Path, job_id: str) -> Path:
 
 
 def document_path(data_dir: Path, job_id: str, file: str, fmt: str) -> Path:
-    return documents_dir(data_dir, job_id) / f"{file}{EXTENSIONS[fmt]}"  # type: ignore[index]
+    return documents_dir(data_dir, job_id) / f"{file}{EXTENSIONS[fmt]}"
 
 
 def list_documents(data_dir: Path, job_id: str) -> list[tuple[str, str]]:
@@ -57,48 +56,28 @@ def make_documents(
     software: str,
 ) -> None:
     """Write the asked-for documents of one uploaded file whose pages are all recorded."""
-    from ocrmill.outputs.alto import render_alto
-    from ocrmill.outputs.hocr import render_hocr
+    from ocrmill.outputs.pdf import LayeredPdf
+    from ocrmill.outputs.render import render_document
 
     items = store.call(store.sync.file_results, job_id, upload.name)
     if not items:
         return
-    name = items[0][0].name
+    name, is_pdf = items[0][0].name, items[0][0].kind == "pdf"
     results: list[Result] = [result_from_dict(record) for _, record in items]
     for fmt in formats:
         path = document_path(data_dir, job_id, upload.name, fmt)
         try:
-            if fmt == "pdf":
-                _write_pdf(path, upload, items[0][0].kind == "pdf", results)
-            else:
-                if fmt == "hocr":
-                    text = render_hocr(results, title=name, software=software)
-                elif fmt == "alto":
-                    text = render_alto(results, file_name=name, software=software)
-                else:
-                    text = "\f".join(getattr(r, "text", "") + "\n" for r in results)
-                write_atomically(path, functools.partial(_write_text, text=text))
+            if fmt != "pdf":
+                text = render_document(fmt, results, name=name, software=software)
+                write_text_atomically(path, text)
+                continue
+            document = LayeredPdf.open(upload, is_pdf=is_pdf)
+            try:
+                for result in results:
+                    if isinstance(result, PageResult):
+                        document.add_layer(result.page or 0, result)
+                document.save(path)
+            finally:
+                document.close()
         except Exception as exc:  # one document must not stop the job
             log.error("job %s: cannot write the %s of %s: %s", job_id, fmt, name, exc)
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.write_text(text, encoding="utf-8")
-
-
-def _write_pdf(path: Path, upload: Path, is_pdf: bool, results: list[Result]) -> None:
-    from ocrmill.outputs.pdf import LayeredPdf, image_document, open_pdf
-    from ocrmill.results import PageResult
-
-    source = open_pdf(upload) if is_pdf else image_document(upload, 1)
-    document = LayeredPdf(source)
-    try:
-        for result in results:
-            if isinstance(result, PageResult):
-                document.add_layer(result.page or 0, result)
-        document.save(path)
-    finally:
-        document.close()
-
-
-FORMATS: tuple[FileFormat, ...] = ("pdf", "hocr", "alto", "text")

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ocrmill.batch.files import EXTENSIONS
 from ocrmill.config import PRESETS, ReadOptions, ReadOverrides
 
 PresetName = Literal["fast", "balanced", "accurate"]
@@ -50,7 +51,7 @@ class ReadQuery(BaseModel):
         return self.model_dump(exclude_none=True)
 
 
-DOCUMENT_FORMATS = ("pdf", "hocr", "alto", "text")
+_FORMATS = "|".join(EXTENSIONS)  # pdf|hocr|alto|text
 
 
 class JobQuery(ReadQuery):
@@ -60,7 +61,7 @@ class JobQuery(ReadQuery):
         None,
         description="comma-separated documents to make per uploaded file, downloadable from "
         "the job when done: pdf (searchable PDF), hocr, alto, text",
-        pattern=r"^\s*(pdf|hocr|alto|text)\s*(,\s*(pdf|hocr|alto|text)\s*)*$",
+        pattern=rf"^\s*({_FORMATS})\s*(,\s*({_FORMATS})\s*)*$",
     )
 
     def formats(self) -> tuple[str, ...]:

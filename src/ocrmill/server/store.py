@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 JobStatus = Literal["queued", "running", "done", "failed"]
-UNFINISHED: tuple[JobStatus, ...] = ("queued", "running")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
