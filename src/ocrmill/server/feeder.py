@@ -188,18 +188,38 @@ class JobSink:
         job.done += 1
         job.failed += 0 if result.ok else 1
         finished = job.done >= job.total
-        job.status = "done" if finished else "running"
+        # A job with documents is done once they are written, not when its last result is
+        # (a client that sees "done" finds every document).
+        job.status = "done" if finished and not job.formats else "running"
         counters = JobCounters(
-            job.id, job.status, job.done, job.failed, time.time() if finished else None
+            job.id, job.status, job.done, job.failed, time.time() if job.status == "done" else None
         )
         completion = Completion(job.id, item.idx, job.seq, result.ok, result_to_json(result))
         self.store.call(self.store.sync.record, [completion], [counters])
         if job.formats:
             self._documents(job, item)
         if finished:
-            self.queue.finish(job)
-            shutil.rmtree(job.directory, ignore_errors=True)
+            self.finish(job)
         self.notify(job.id)
+
+    def complete(self, job: ActiveJob) -> None:
+        """Finish a job found with every page recorded but not done (the server stopped
+        between its last result and its documents): make them all, then finish it."""
+        from ocrmill.server.documents import make_documents
+
+        for file in job.file_pages if job.formats else ():
+            upload = job.directory / file
+            make_documents(self.store, self.data_dir, job.id, upload, job.formats, self.software)
+        self.finish(job)
+        self.notify(job.id)
+
+    def finish(self, job: ActiveJob) -> None:
+        """Mark a job whose every page is recorded done (documents made), drop its uploads."""
+        if job.status != "done":
+            job.status = "done"
+            self.store.call(self.store.sync.finish_job, job.id, time.time())
+        self.queue.finish(job)
+        shutil.rmtree(job.directory, ignore_errors=True)
 
     def _documents(self, job: ActiveJob, item: ItemRow) -> None:
         """Make the documents of ``item``'s file once all its pages are recorded."""

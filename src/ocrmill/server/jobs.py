@@ -86,7 +86,7 @@ class JobManager:
         self._loop: asyncio.AbstractEventLoop | None = None
         from ocrmill import __version__
 
-        sink = JobSink(
+        self.sink = sink = JobSink(
             self.queue,
             store,
             self._notify_threadsafe,
@@ -141,21 +141,22 @@ class JobManager:
         seq = await self.store.run(self.store.sync.last_seq, row.id)
         formats = query.formats()
         file_pages = await self.store.run(self.store.sync.file_pages, row.id) if formats else {}
-        self.queue.add(
-            ActiveJob(
-                id=row.id,
-                total=row.total,
-                done=row.done,
-                failed=row.failed,
-                status=row.status,
-                options=options,
-                pdf_dpi=row.pdf_dpi,
-                directory=self.job_dir(row.id),
-                seq=seq,
-                formats=formats,
-                file_pages=file_pages,
-            )
+        job = ActiveJob(
+            id=row.id,
+            total=row.total,
+            done=row.done,
+            failed=row.failed,
+            status=row.status,
+            options=options,
+            pdf_dpi=row.pdf_dpi,
+            directory=self.job_dir(row.id),
+            seq=seq,
+            formats=formats,
+            file_pages=file_pages,
         )
+        self.queue.add(job)
+        if row.done >= row.total:  # stopped between its last result and being done
+            await asyncio.to_thread(self.sink.complete, job)
 
     async def _remove_stray_directories(self) -> None:
         """Files of jobs the store does not know (killed mid-upload) or that are finished."""

@@ -204,6 +204,12 @@ class JobStore:
             db.execute("ROLLBACK")
             raise
 
+    def finish_job(self, job_id: str, finished_at: float) -> None:
+        """Every page is recorded (and the documents made): status ``done``."""
+        self._db.execute(
+            "UPDATE jobs SET status = 'done', finished_at = ? WHERE id = ?", (finished_at, job_id)
+        )
+
     def fail_job(self, job_id: str, error: str, finished_at: float) -> None:
         """The whole job failed (it cannot be read at all): status ``failed`` with why."""
         self._db.execute(
