@@ -1,13 +1,18 @@
-"""Whole-command throughput: ``ocrmill run @list -o out.jsonl`` (start-up included) with
-1 and 2 workers, against RapidOCR's per-image loop in one process, on the same images.
+"""Whole-command throughput: ``ocrmill run @list -o out.jsonl`` (start-up included) against
+RapidOCR's per-image loop in one warm process, on the same images, in alternating rounds.
 
     python -m benchmarks.run_throughput [--labels ../shared/data/docs/labels.jsonl]
-                                        [--workers 1,2] [--limit N] [--out PATH.md]
+                                        [--sets 30,all] [--rounds 4] [--limit N]
+                                        [--ocrmill-args "--workers 2"] [--out PATH.md]
 
-Each command runs as its own process tree, one after another. Peak RSS is the peak of the
-*sum* over the process and all its children (sampled every 50 ms with psutil), so a pool of
-workers is charged for every worker. RapidOCR's time is reported twice: whole process
-(import + model load + loop) and its loop alone (an already-warm process).
+Sets: ``30`` is the first 15 SROIE and the first 15 ICDAR 2015 images of the labels file
+(sorted by path); ``all`` is every image. Each round runs ocrmill, then RapidOCR, each as its
+own process tree, one after another (A B A B ...). Peak RSS is the peak of the *sum* over
+a process and all its children (sampled every 50 ms with psutil), so a pool of workers is
+charged for every worker. RapidOCR's images/s counts its loop alone, after model loading
+and one warm-up image (the comparison that favours RapidOCR); ocrmill's counts the whole
+command. Page CER (macro, case-insensitive, reading order as in ``eval_docs``) and
+per-stage milliseconds per image come from the first round's outputs.
 """
 
 from __future__ import annotations
@@ -15,119 +20,244 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
+import shlex
+import statistics
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
+from benchmarks import metrics
+from benchmarks.eval_docs import gt_regions, load_labels
 from benchmarks.proc_memory import run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
+STAGES_OCRMILL = ("decode", "detect", "crop", "classify", "recognize", "layout")
+STAGES_RAPID = ("det", "cls", "rec")
 
 RAPID_LOOP = """
 import json, sys, time
 t0 = time.perf_counter()
+from benchmarks.eval_docs import _forbid_rapidocr_downloads, _load_rapidocr_models
+_forbid_rapidocr_downloads()
 from rapidocr import RapidOCR
 engine = RapidOCR()
+_load_rapidocr_models(engine)
 paths = [line.strip() for line in open(sys.argv[1]) if line.strip()]
+engine(paths[0])  # warm-up
 t1 = time.perf_counter()
-lines = 0
-for p in paths:
-    out = engine(p)
-    lines += len(out.txts or ())
+with open(sys.argv[2], "w") as out:
+    for p in paths:
+        r = engine(p)
+        lines = [
+            {"text": str(t), "box": [[float(x), float(y)] for x, y in b]}
+            for t, b in zip(r.txts or (), r.boxes if r.boxes is not None else ())
+        ]
+        el = [float(v) * 1000 if isinstance(v, float) else 0.0 for v in r.elapse_list]
+        out.write(json.dumps({"input": p, "lines": lines, "stages_ms": el}) + "\\n")
 t2 = time.perf_counter()
-print(json.dumps({"startup_s": t1 - t0, "loop_s": t2 - t1, "lines": lines}))
+print(json.dumps({"startup_s": t1 - t0, "loop_s": t2 - t1}))
 """
 
 
-def measure(cmd: list[str]) -> dict[str, float | str]:
-    m = run_measured(cmd, ROOT)
-    return {
-        "wall_s": m.wall_s,
-        "peak_rss_mib": m.peak_rss_mib,
-        "stdout": m.stdout,
-        "stderr": m.stderr,
-    }
+def cpu_description() -> str:
+    """CPU model and the vector/matrix flags that decide which kernels run."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if not key.strip():
+                break  # the first processor's block is enough
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    model = fields.get("model name", platform.processor() or "unknown CPU")
+    model += f" (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
+    flags = set(fields.get("flags", "").split())
+    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"]
+    shown = [f for f in wanted if f in flags]
+    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(shown) or 'none of AVX2/AVX-512'}"
+
+
+def pick_set(labels: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    if name == "all":
+        return labels
+    if name == "30":
+        by_source: dict[str, list[dict[str, Any]]] = {}
+        for rec in labels:
+            by_source.setdefault(rec["source"], []).append(rec)
+        chosen = [
+            rec
+            for source in ("sroie", "icdar2015")
+            for rec in sorted(by_source.get(source, []), key=lambda r: r["image"])[:15]
+        ]
+        return sorted(chosen, key=lambda r: r["image"])
+    raise SystemExit(f"unknown set {name!r}: use 30 or all")
+
+
+def page_cer(labels: list[dict[str, Any]], data_root: Path, preds: dict[str, list[Any]]) -> float:
+    results = []
+    for rec in labels:
+        lines = preds.get(str(data_root / rec["image"]), [])
+        regions = [metrics.Region.make(p["text"], p["box"]) for p in lines]
+        results.append(metrics.score_page(regions, gt_regions(rec), rec["case_sensitive"]).cer)
+    return metrics.macro_cer(results)
+
+
+def ocrmill_outputs(path: Path) -> tuple[dict[str, list[Any]], dict[str, float], int]:
+    """Predictions by input path, mean stage ms per image, and the count of ok records."""
+    preds: dict[str, list[Any]] = {}
+    sums = dict.fromkeys(STAGES_OCRMILL, 0.0)
+    ok = 0
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    for rec in records:
+        if not rec.get("ok"):
+            continue
+        ok += 1
+        preds[rec["input"]] = [{"text": ln["text"], "box": ln["box"]} for ln in rec["lines"]]
+        for stage in STAGES_OCRMILL:
+            sums[stage] += rec.get("timings_ms", {}).get(stage, 0.0)
+    return preds, {k: v / max(1, ok) for k, v in sums.items()}, ok
+
+
+def rapid_outputs(path: Path) -> tuple[dict[str, list[Any]], dict[str, float]]:
+    preds: dict[str, list[Any]] = {}
+    sums = dict.fromkeys(STAGES_RAPID, 0.0)
+    records = [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    for rec in records:
+        preds[rec["input"]] = rec["lines"]
+        for stage, ms in zip(STAGES_RAPID, rec["stages_ms"]):
+            sums[stage] += ms
+    return preds, {k: v / max(1, len(records)) for k, v in sums.items()}
+
+
+def run_set(
+    name: str, labels: list[dict[str, Any]], data_root: Path, args: argparse.Namespace, tmp: Path
+) -> list[str]:
+    n = len(labels)
+    listing = tmp / f"list_{name}.txt"
+    listing.write_text("".join(f"{data_root / rec['image']}\n" for rec in labels))
+    extra = shlex.split(args.ocrmill_args)
+    rounds: list[dict[str, float]] = []
+    first: dict[str, Any] = {}
+    for r in range(args.rounds):
+        out = tmp / f"ocrmill_{name}_{r}.jsonl"
+        cmd = [sys.executable, "-m", "ocrmill", "run", f"@{listing}", "-o", str(out), "-q", *extra]
+        m = run_measured(cmd, ROOT)
+        preds, stages, ok = ocrmill_outputs(out)
+        rapid_out = tmp / f"rapid_{name}_{r}.jsonl"
+        rm = run_measured([sys.executable, "-c", RAPID_LOOP, str(listing), str(rapid_out)], ROOT)
+        info = json.loads(rm.stdout.strip().splitlines()[-1])
+        row = {
+            "ocrmill_wall_s": m.wall_s,
+            "ocrmill_rss": m.peak_rss_mib,
+            "rapid_loop_s": info["loop_s"],
+            "rapid_rss": rm.peak_rss_mib,
+        }
+        rounds.append(row)
+        print(f"[{name} round {r + 1}] {row} ok={ok}/{n}", file=sys.stderr)
+        if r == 0:
+            rapid_preds, rapid_stages = rapid_outputs(rapid_out)
+            first = {
+                "ok": ok,
+                "ocrmill_cer": page_cer(labels, data_root, preds),
+                "rapid_cer": page_cer(labels, data_root, rapid_preds),
+                "ocrmill_stages": stages,
+                "rapid_stages": rapid_stages,
+            }
+
+    def med(key: str) -> float:
+        return statistics.median(row[key] for row in rounds)
+
+    speed = [row["rapid_loop_s"] / row["ocrmill_wall_s"] for row in rounds]
+    memory = [row["ocrmill_rss"] / row["rapid_rss"] for row in rounds]
+    lines = [
+        f"## Set `{name}`: {n} images",
+        "",
+        "| round | ocrmill images/s (whole command) | RapidOCR images/s (warm loop) | speed ratio | "
+        "ocrmill tree peak RSS MiB | RapidOCR peak RSS MiB | RSS ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for i, row in enumerate(rounds):
+        lines.append(
+            f"| {i + 1} | {n / row['ocrmill_wall_s']:.3f} | {n / row['rapid_loop_s']:.3f} | "
+            f"{speed[i]:.2f}x | {row['ocrmill_rss']:.0f} | {row['rapid_rss']:.0f} | {memory[i]:.2f}x |"
+        )
+    lines += [
+        f"| **median** | **{n / med('ocrmill_wall_s'):.3f}** | **{n / med('rapid_loop_s'):.3f}** | "
+        f"**{statistics.median(speed):.2f}x** | **{med('ocrmill_rss'):.0f}** | "
+        f"**{med('rapid_rss'):.0f}** | **{statistics.median(memory):.2f}x** |",
+        "",
+        f"Page CER (macro): ocrmill {100 * first['ocrmill_cer']:.2f} %, RapidOCR "
+        f"{100 * first['rapid_cer']:.2f} % ({first['ok']}/{n} ocrmill records ok).",
+        "",
+        "Milliseconds per image by stage (first round; ocrmill's are summed over its workers, "
+        "so they add up to more than wall time when workers run in parallel):",
+        "",
+        "| engine | " + " | ".join(STAGES_OCRMILL) + " | total |",
+        "|---|" + "---|" * (len(STAGES_OCRMILL) + 1),
+        "| ocrmill | "
+        + " | ".join(f"{first['ocrmill_stages'][s]:.0f}" for s in STAGES_OCRMILL)
+        + f" | {sum(first['ocrmill_stages'].values()):.0f} |",
+        "",
+        "| engine | " + " | ".join(STAGES_RAPID) + " | total |",
+        "|---|" + "---|" * (len(STAGES_RAPID) + 1),
+        "| RapidOCR | "
+        + " | ".join(f"{first['rapid_stages'][s]:.0f}" for s in STAGES_RAPID)
+        + f" | {sum(first['rapid_stages'].values()):.0f} |",
+        "",
+    ]
+    if any(math.isnan(first[k]) for k in ("ocrmill_cer", "rapid_cer")):
+        lines.append("(a CER is NaN: no page with ground-truth text)\n")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
-    parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--sets", default="30,all")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--limit", type=int, default=0, help="cut every set to N images")
+    parser.add_argument("--ocrmill-args", default="", help="extra arguments for `ocrmill run`")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if not args.labels.exists():
-        raise SystemExit(f"labels not found: {args.labels} (needs ../shared/data)")
+    try:
+        import rapidocr  # noqa: F401
+    except ImportError:
+        raise SystemExit(
+            "RapidOCR is not installed (pip install rapidocr): nothing to compare"
+        ) from None
+    labels = load_labels(args.labels)
     data_root = args.labels.parent.parent
-    paths = [str(data_root / json.loads(line)["image"]) for line in args.labels.open()]
-    if args.limit:
-        paths = paths[: args.limit]
-    n = len(paths)
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        listing = Path(tmp) / "list.txt"
-        listing.write_text("\n".join(paths) + "\n")
-        for workers in [int(w) for w in args.workers.split(",")]:
-            out = Path(tmp) / f"out{workers}.jsonl"
-            cmd = [sys.executable, "-m", "ocrmill", "run", f"@{listing}", "-o", str(out)]
-            r = measure([*cmd, "--workers", str(workers), "-q"])
-            records = [json.loads(x) for x in out.read_text().splitlines()]
-            ok = sum(rec["ok"] for rec in records)
-            rows.append(
-                (
-                    f"ocrmill run --workers {workers}",
-                    r["wall_s"],
-                    None,
-                    r["peak_rss_mib"],
-                    f"{ok}/{len(records)} ok",
-                )
-            )
-            print(rows[-1], file=sys.stderr)
-        r = measure([sys.executable, "-c", RAPID_LOOP, str(listing)])
-        info = json.loads(str(r["stdout"]).strip().splitlines()[-1])
-        rows.append(
-            (
-                "RapidOCR loop (1 process)",
-                r["wall_s"],
-                info["loop_s"],
-                r["peak_rss_mib"],
-                f"{info['lines']} lines",
-            )
-        )
-        print(rows[-1], file=sys.stderr)
-    rapid_wall, rapid_loop = rows[-1][1], rows[-1][2]
-    lines = [
-        "# `ocrmill run` throughput vs RapidOCR",
+    report = [
+        "# `ocrmill run` throughput and memory vs RapidOCR",
         "",
         f"Command: `python -m benchmarks.run_throughput {' '.join(sys.argv[1:])}`",
-        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
-        f"{dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}. {n} images from {args.labels.name}.",
         "",
-        "| command | wall s (start-up included) | warm loop s | images/s (wall) | peak RSS of process tree MiB | vs RapidOCR warm loop | note |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for name, wall, loop, rss, note in rows:
-        ratio = f"{rapid_loop / float(wall):.2f}x"
-        lines.append(
-            f"| {name} | {float(wall):.1f} | {'' if loop is None else f'{loop:.1f}'} | {n / float(wall):.3f} | {float(rss):.0f} | {ratio} | {note} |"
-        )
-    lines += [
+        f"Machine: {cpu_description()}; {platform.platform()}, Python "
+        f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}.",
+        f"ocrmill options: `{args.ocrmill_args or '(defaults)'}`; OCRMILL_* environment: "
+        f"{ {k: v for k, v in os.environ.items() if k.startswith('OCRMILL_')} or 'none' }.",
         "",
-        f"RapidOCR whole process: {float(rapid_wall):.1f} s; its loop alone: {rapid_loop:.1f} s "
-        f"({n / rapid_loop:.3f} images/s). Ratios compare each whole ocrmill command with "
-        "RapidOCR's warm loop (the comparison that favours RapidOCR).",
     ]
-    report = "\n".join(lines) + "\n"
-    print(report)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.sets.split(","):
+            chosen = pick_set(labels, name)
+            if args.limit:
+                chosen = chosen[: args.limit]
+            report += run_set(name, chosen, data_root, args, Path(tmp))
+    text = "\n".join(report) + "\n"
+    print(text)
     out_path = (
         args.out
         or ROOT / "benchmarks" / "results" / f"run_throughput_{dt.datetime.now():%Y%m%d-%H%M%S}.md"
     )
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(report)
+    out_path.write_text(text)
     print(f"saved {out_path}", file=sys.stderr)
 
 
