@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.backends import create_backend
+from ocrmill.backends.base import cache_root
 from ocrmill.backends.split import run_splitting
 from ocrmill.config import Config, ReadOptions, RecOptions
 from ocrmill.errors import InternalError, ModelError, OcrmillError, ResourceLimitError
@@ -27,6 +28,7 @@ from ocrmill.models import (
     parse_character_list,
     read_dict_file,
     resolve_models,
+    restrict_recognizer,
 )
 from ocrmill.pipeline import (
     classify,
@@ -96,13 +98,18 @@ class Engine:
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
-        self.files: ModelFiles = resolve_models(self.config.models)
+        self.files: ModelFiles = restrict_recognizer(
+            resolve_models(self.config.models),
+            self.config.models.charset,
+            cache_root(self.config.backend),
+        )
         self._det = create_backend(self.files.det, self.config.backend, "det")
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
         self.vocabulary = self._load_vocabulary()
+        self._on_cpu = self.config.backend.device == "cpu"
         # Batching detection pays on GPUs; on CPUs it only adds padding work.
-        self._batch_detection = self.config.backend.device != "cpu"
+        self._batch_detection = not self._on_cpu
 
     # -- construction ---------------------------------------------------------------
 
@@ -367,6 +374,9 @@ class Engine:
                 p.quads, p.crops, p.readings = before
 
     def _read_crops(self, crops: list[np.ndarray], opts: RecOptions) -> list[Reading]:
+        if self._on_cpu:
+            limit = min(opts.max_batch_pixels, opts.cpu_max_batch_pixels)
+            opts = dataclasses.replace(opts, max_batch_pixels=limit)
         return recognize.recognize_crops(crops, opts, self._run_rec, self.vocabulary)
 
     def _finish(self, page: _Page, opts: ReadOptions) -> PageResult:

@@ -7,9 +7,12 @@ inference session is the backends' job.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ocrmill.config import ModelPaths
 from ocrmill.errors import ModelError
@@ -112,3 +115,78 @@ def ctc_vocabulary(chars: list[str], num_classes: int, source: str) -> list[str]
         f"outputs {num_classes} classes (expected {len(chars) + 1} or {len(chars) + 2}); "
         "pass the dictionary that belongs to this model with --rec-dict"
     )
+
+
+# Bump when restricted recognizers are built differently: old cache files are then ignored.
+_RESTRICTED_FORMAT = 1
+
+
+def _digest(path: Path | None) -> str:
+    if path is None:
+        return "-"
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def restrict_recognizer(files: ModelFiles, charset: str, cache_dir: Path) -> ModelFiles:
+    """``files`` with the recognizer restricted to ``charset`` (see :mod:`ocrmill.charsets`).
+
+    The restricted model is written once to ``cache_dir/rec/`` (keyed by the model and
+    dictionary contents) with its own character list in its metadata, and reused from then
+    on. ``charset="all"`` returns ``files`` unchanged.
+    """
+    from ocrmill.charsets import check_charset
+
+    if check_charset(charset) == "all":
+        return files
+    key = hashlib.sha256(
+        f"{_digest(files.rec)}|{_digest(files.rec_dict)}|{charset}|{_RESTRICTED_FORMAT}".encode()
+    ).hexdigest()[:24]
+    path = cache_dir / "rec" / f"{files.rec.stem}-{charset}-{key}.onnx"
+    if not path.is_file():
+        _write_restricted(files, charset, path)
+    return dataclasses.replace(files, rec=path, rec_dict=None)
+
+
+def _write_restricted(files: ModelFiles, charset: str, path: Path) -> None:
+    try:
+        import onnx
+    except ImportError:
+        raise ModelError(
+            "restricting the recognizer's charset needs onnx (pip install onnx)"
+        ) from None
+    from ocrmill.atomic import write_atomically
+    from ocrmill.backends.rec_head import restrict_classes
+    from ocrmill.charsets import class_subset
+
+    try:
+        model = onnx.load(str(files.rec))
+    except Exception as exc:  # onnx raises DecodeError and friends
+        raise ModelError(f"cannot read recognition model {files.rec}: {exc}") from None
+    if files.rec_dict is not None:
+        chars, source = read_dict_file(files.rec_dict), str(files.rec_dict)
+    else:
+        meta = {p.key: p.value for p in model.metadata_props}
+        if not meta.get("character"):
+            raise ModelError(
+                f"recognition model {files.rec} has no 'character' metadata; "
+                "pass its dictionary file with --rec-dict"
+            )
+        chars, source = parse_character_list(meta["character"]), f"{files.rec} metadata"
+    num_classes = _head_classes(model)
+    vocabulary = ctc_vocabulary(chars, num_classes, source)
+    keep = class_subset(vocabulary, charset)
+    restricted = restrict_classes(model, keep)
+    # The kept characters (the blank is implicit) as the model's own dictionary.
+    kept_chars = "\n".join(vocabulary[i] for i in keep[1:])
+    del restricted.metadata_props[:]
+    restricted.metadata_props.add(key="character", value=kept_chars)
+    restricted.metadata_props.add(key="ocrmill_charset", value=charset)
+    write_atomically(path, lambda tmp: onnx.save(restricted, str(tmp)))
+
+
+def _head_classes(model: Any) -> int:
+    """The class count a recognizer's output declares."""
+    dims = model.graph.output[0].type.tensor_type.shape.dim
+    if dims and dims[len(dims) - 1].HasField("dim_value"):
+        return int(dims[len(dims) - 1].dim_value)
+    raise ModelError("recognition model does not declare its number of classes")

@@ -106,9 +106,9 @@ def test_fractions_always_fit_on_one_gpu():
 def test_auto_scales_to_the_cluster_cpus():
     from ocrmill.distributed.ray import plan_actors
 
-    plan = plan_workers(inventory(cpus=2), device="cpu")  # auto: 2 x 1 thread
+    plan = plan_workers(inventory(cpus=2), device="cpu")  # auto: 1 x 2 threads
     actors = plan_actors(plan, fixed=False, cluster_resources={"CPU": 48.0})
-    assert (actors.min_actors, actors.max_actors, actors.num_cpus) == (2, 48, 1.0)
+    assert (actors.min_actors, actors.max_actors, actors.num_cpus) == (1, 24, 2.0)
     small = plan_actors(plan, fixed=False, cluster_resources={"CPU": 1.0})
     assert (small.min_actors, small.max_actors) == (1, 1)
 

@@ -22,10 +22,18 @@ def gpu(index, free_gib, total_gib=24, name="Test GPU") -> GpuInfo:
 
 
 def test_no_gpu_means_cpu_workers_with_a_reason():
-    plan = plan_workers(inv(cpus=4, note="NVML Shared Library Not Found"))
-    assert [s.device for s in plan.slots] == ["cpu"] * 4
-    assert all(s.threads == 1 for s in plan.slots)
+    plan = plan_workers(inv(cpus=8, note="NVML Shared Library Not Found"))
+    assert [s.device for s in plan.slots] == ["cpu"] * 2
+    assert all(s.threads == 4 for s in plan.slots)
     assert any("NVML Shared Library Not Found" in r for r in plan.reasons)
+
+
+def test_auto_cpu_plan_gives_threads_before_workers():
+    """Small machines get one multi-threaded worker: each worker holds its own models and
+    working memory, and threads read almost as fast."""
+    for cpus, workers, threads in ((1, 1, 1), (2, 1, 2), (3, 1, 3), (4, 1, 4), (16, 4, 4)):
+        plan = plan_workers(inv(cpus=cpus), device="cpu")
+        assert [(s.device, s.threads) for s in plan.slots] == [("cpu", threads)] * workers
 
 
 def test_cpu_threads_times_workers_never_exceed_cores():
@@ -128,5 +136,5 @@ def test_cpu_workers_beside_gpus_for_out_of_memory_tasks():
 
 
 def test_cpu_workers_are_not_added_to_a_cpu_plan():
-    plan = plan_workers(inv(cpus=4), device="cpu", cpu_workers=2)
-    assert len(plan.slots) == 4
+    plan = plan_workers(inv(cpus=8), device="cpu", cpu_workers=2)
+    assert len(plan.slots) == 2 and all(s.threads == 4 for s in plan.slots)

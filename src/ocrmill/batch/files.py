@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from ocrmill.outputs.atomic import write_text_atomically
+from ocrmill.atomic import write_text_atomically
 from ocrmill.results import PageFailure, PageResult, Result
 from ocrmill.runtime.tasks import Task
 

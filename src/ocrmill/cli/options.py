@@ -11,6 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocrmill.charsets import CHARSETS
+
 if TYPE_CHECKING:
     from ocrmill.batch.executors import Executor
     from ocrmill.config import Config, ReadOverrides
@@ -96,6 +98,12 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
     group.add_argument(
+        "--charset",
+        choices=CHARSETS,
+        help="characters the recognizer may read: all (default) or latin (faster; Latin "
+        "letters, digits, punctuation and currency only: nothing else can be read)",
+    )
+    group.add_argument(
         "--max-pixels", type=positive_int, metavar="N", help="refuse images with more pixels"
     )
     group.add_argument(
@@ -171,6 +179,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
             models = dataclasses.replace(models, **{name: path})
     if args.rec_dict is not None:
         models = dataclasses.replace(models, rec_dict=args.rec_dict)
+    if args.charset is not None:
+        models = dataclasses.replace(models, charset=args.charset)
     decode = config.decode
     if args.max_pixels:
         decode = dataclasses.replace(decode, max_pixels=args.max_pixels)

@@ -15,8 +15,8 @@ import os
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from ocrmill.atomic import write_atomically
 from ocrmill.errors import DocumentError, EncryptedPdfError
-from ocrmill.outputs.atomic import write_atomically
 from ocrmill.outputs.glyphless import add_font
 from ocrmill.outputs.pdf_layer import PixelMap, text_layer
 from ocrmill.results import PageResult
@@ -113,7 +113,7 @@ class LayeredPdf:
         self.layered.add(index)
 
     def save(self, path: str | os.PathLike[str]) -> None:
-        """Write to ``path`` (atomically: see :func:`~ocrmill.outputs.atomic.write_atomically`)."""
+        """Write to ``path`` (atomically: see :func:`~ocrmill.atomic.write_atomically`)."""
         write_atomically(path, self.pdf.save)
 
     def close(self) -> None:

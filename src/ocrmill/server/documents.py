@@ -12,8 +12,8 @@ import logging
 import shutil
 from pathlib import Path
 
+from ocrmill.atomic import write_text_atomically
 from ocrmill.batch.files import EXTENSIONS
-from ocrmill.outputs.atomic import write_text_atomically
 from ocrmill.results import PageResult, Result, result_from_dict
 from ocrmill.server.store import AsyncJobStore
 
