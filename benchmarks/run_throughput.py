@@ -33,6 +33,7 @@ from typing import Any
 from benchmarks import metrics
 from benchmarks.eval_docs import gt_regions, load_labels
 from benchmarks.proc_memory import run_measured
+from ocrmill.backends.choice import cpu_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
@@ -62,25 +63,6 @@ with open(sys.argv[2], "w") as out:
 t2 = time.perf_counter()
 print(json.dumps({"startup_s": t1 - t0, "loop_s": t2 - t1}))
 """
-
-
-def cpu_description() -> str:
-    """CPU model and the vector/matrix flags that decide which kernels run."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if not key.strip():
-                break  # the first processor's block is enough
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    model = fields.get("model name", platform.processor() or "unknown CPU")
-    model += f" (family {fields.get('cpu family', '?')} model {fields.get('model', '?')})"
-    flags = set(fields.get("flags", "").split())
-    wanted = ["avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "avx_vnni"]
-    shown = [f for f in wanted if f in flags]
-    return f"{model}, {os.cpu_count()} CPUs, flags: {' '.join(shown) or 'none of AVX2/AVX-512'}"
 
 
 def pick_set(labels: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
@@ -238,7 +220,7 @@ def main() -> None:
         "",
         f"Command: `python -m benchmarks.run_throughput {' '.join(sys.argv[1:])}`",
         "",
-        f"Machine: {cpu_description()}; {platform.platform()}, Python "
+        f"Machine: {cpu_identity()}, {os.cpu_count()} CPUs; {platform.platform()}, Python "
         f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}.",
         f"ocrmill options: `{args.ocrmill_args or '(defaults)'}`; OCRMILL_* environment: "
         f"{ {k: v for k, v in os.environ.items() if k.startswith('OCRMILL_')} or 'none' }.",

@@ -182,10 +182,10 @@ BackendName = Literal["auto", "onnxruntime", "openvino", "torch"]
 class BackendConfig:
     """Inference backend settings. One backend session per engine, never shared.
 
-    ``name="auto"`` picks, for ``device="cpu"``: OpenVINO when installed (it runs the
-    PP-OCR convolutions ~3x faster than ONNX Runtime's CPU provider on AVX2/AVX-512
-    machines, same outputs to ~1e-5), else ONNX Runtime; for ``device="cuda[:N]"``: ONNX
-    Runtime's CUDA provider when ``onnxruntime-gpu`` is installed, else torch.
+    ``name="auto"`` picks, for ``device="cpu"``: per model, the installed backend that runs
+    it fastest on this CPU (timed once, then cached; see ``ocrmill.backends.choice``); for
+    ``device="cuda[:N]"``: ONNX Runtime's CUDA provider when ``onnxruntime-gpu`` is
+    installed, else torch. A name forces that backend for all three models.
     """
 
     name: BackendName = "auto"

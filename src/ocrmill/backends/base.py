@@ -58,19 +58,13 @@ def _onnxruntime_has_cuda() -> bool:
 
 
 def resolve_backend_name(config: BackendConfig, role: str = "det") -> str:
-    """The backend ``config`` asks for, with ``auto`` resolved for its device and model role.
+    """The backend ``config`` asks for, with ``auto`` resolved off the CPU.
 
-    On the CPU, ``auto`` runs the detector and classifier on OpenVINO (~3x ONNX Runtime's
-    speed there) and recognition on ONNX Runtime: recognition batches change shape with
-    every width bucket and batch size, and OpenVINO pays a compilation for each new shape
-    that it never wins back (warm, the two run rec at the same speed).
+    On the CPU, ``auto`` means "the fastest installed backend for this model on this CPU",
+    which :mod:`ocrmill.backends.choice` measures: this returns ``"auto"`` then.
     """
-    if config.name != "auto":
+    if config.name != "auto" or config.device == "cpu":
         return config.name
-    if config.device == "cpu":
-        if role in ("det", "cls") and _installed("openvino"):
-            return "openvino"
-        return "onnxruntime"
     if _onnxruntime_has_cuda():
         return "onnxruntime"
     if _installed("torch") and _installed("onnx2torch"):
@@ -96,17 +90,23 @@ def cuda_backend_name(config: BackendConfig) -> str | None:
 
 def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -> InferenceBackend:
     """Load ``model_path`` (a ``det``, ``rec`` or ``cls`` model) with the backend ``config``
-    names (``auto``: the best installed for that role)."""
+    names; ``auto`` on the CPU: the installed backend that runs it fastest here (timed at
+    the first start, then cached; see :mod:`ocrmill.backends.choice`)."""
     name = resolve_backend_name(config, role)
-    if name == "openvino" and config.name == "auto":
-        # OpenVINO was only our preference: if it cannot load this model (an op it lacks, a
-        # broken install), ONNX Runtime still can, and says so itself if the file is bad.
-        try:
-            return _load(name, model_path, config)
-        except Exception as exc:
-            log.warning("OpenVINO cannot load %s (%s); using ONNX Runtime", model_path, exc)
-            return _load("onnxruntime", model_path, config)
-    return _load(name, model_path, config)
+    if name != "auto":
+        return _load(name, model_path, config)
+    from ocrmill.backends.choice import CANDIDATES, ChoiceCache, choose_cpu_backend
+
+    installed = tuple(n for n in CANDIDATES if _installed(n))
+    _, backend = choose_cpu_backend(
+        role,
+        model_path,
+        config,
+        installed,
+        lambda candidate: _load(candidate, model_path, config),
+        ChoiceCache(cache_root(config)),
+    )
+    return backend
 
 
 def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBackend:

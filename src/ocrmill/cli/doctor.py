@@ -20,7 +20,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers, which backends really load, and the worker plan."""
-    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.backends.base import cache_root, cuda_backend_name
+    from ocrmill.backends.choice import cached_choice, cpu_identity
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
     from ocrmill.runtime.devices import probe
@@ -54,22 +55,47 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except OcrmillError as exc:
         print(f"models: ERROR {exc.message}")
     gpu_backend = cuda_backend_name(config.backend)
+    plan = plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)
+    cpu_threads = next((s.threads for s in plan.slots if s.device == "cpu"), 1)
+    print(f"CPU: {cpu_identity()}")
+    print(f"OpenVINO CPU capabilities: {openvino_capabilities() or 'OpenVINO not installed'}")
     devices = ["cpu"] + (["cuda:0"] if inv.gpus and gpu_backend else [])
     for device in devices:
-        # Load the engine for real: what runs is what loaded, not what was asked for.
+        # Load the engine for real: what runs is what loaded, not what was asked for. On
+        # the CPU it loads with a worker's threads, so the backend choice shown is theirs.
         try:
-            backend = dataclasses.replace(config.backend, device=device)
+            threads = cpu_threads if device == "cpu" else config.backend.threads
+            backend = dataclasses.replace(config.backend, device=device, threads=threads)
             engine = Engine(dataclasses.replace(config, backend=backend))
             loaded = ", ".join(f"{role}={'/'.join(p)}" for role, p in engine.providers.items())
             print(f"engine on {device}: {loaded}")
         except OcrmillError as exc:
             print(f"engine on {device}: ERROR {exc.message}")
+            continue
+        if device == "cpu" and config.backend.name == "auto":
+            paths = {"det": engine.files.det, "rec": engine.files.rec, "cls": engine.files.cls}
+            for role, path in paths.items():
+                choice = cached_choice(role, path, backend, cache_root(backend))
+                shown = choice.describe() if choice else "not measured (one backend installed)"
+                print(f"  {role} on {threads} thread(s): {shown}")
     if inv.gpus and gpu_backend is None:
         print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
-    plan = plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)
     print(f"plan for device={args.device} workers={args.workers}:")
     print(plan.describe())
     return ExitCode.OK
+
+
+def openvino_capabilities() -> str | None:
+    """The precisions and features OpenVINO's CPU plugin reports here (bf16 only where the
+    CPU has it)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return None
+    try:
+        return ", ".join(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    except Exception as exc:  # a plugin that cannot start says why
+        return f"unavailable ({exc})"
 
 
 def module_version(module: str) -> str | None:
