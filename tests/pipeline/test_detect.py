@@ -108,6 +108,17 @@ def test_channel_order_is_bgr():
     assert tensor[0, 0].mean() == pytest.approx(-1.0)
 
 
+def test_imagenet_normalization_is_per_channel_in_bgr_order():
+    page = np.zeros((64, 64, 3), np.uint8)
+    page[..., 0] = 255  # pure red in RGB
+    tensor, _ = detect.prepare_det_input(page, DetOptions(normalize="imagenet"))
+    assert tensor.shape == (1, 3, 64, 64) and tensor.dtype == np.float32
+    # B and G planes hold 0, R holds 255: (x / 255 - mean) / std with BGR-ordered stats.
+    assert tensor[0, 0].mean() == pytest.approx((0 - 0.485) / 0.229, rel=1e-5)
+    assert tensor[0, 1].mean() == pytest.approx((0 - 0.456) / 0.224, rel=1e-5)
+    assert tensor[0, 2].mean() == pytest.approx((1 - 0.406) / 0.225, rel=1e-5)
+
+
 def test_detect_batched_reports_a_failed_call_instead_of_hiding_it(engine, caplog):
     """A detector call that raises leaves its pages as None (the engine then detects them
     one by one) and says so in the log; pages in other calls are detected."""
