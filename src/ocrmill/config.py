@@ -113,9 +113,10 @@ class RecOptions:
     max_width: int = 3200
     max_batch_pixels: int = 48 * 320 * 16
     max_batch_size: int = 32
-    # On a CPU, batching buys nothing (PP-OCRv6 small rec, one thread: 18.9 ms per 320 px
-    # crop alone, 21.4 in batches of 8), while a batch's working memory grows with it:
-    # CPU engines cap batches at this many input pixels instead.
+    # On a CPU, batching buys nothing (PP-OCRv6 small rec on ONNX Runtime takes as long
+    # per crop alone as in batches of 2 to 16), while a batch's working memory grows with
+    # it: CPU engines cap batches at this many input pixels instead (a worker's peak over
+    # 30 document images 752 -> 715 MiB; benchmarks/results/worker_memory_20261201.md).
     cpu_max_batch_pixels: int = 48 * 320 * 4
     # A narrow crop read with low confidence is read again padded to ``retry_width``
     # (the width the models were trained at) and the more confident reading is kept:

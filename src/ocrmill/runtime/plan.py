@@ -26,17 +26,21 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
 
 GIB = 1024**3
-# Resident memory of one CPU worker with the PP-OCRv6 small models, measured on the
-# labelled document set: peak ~1.25 GiB with OpenVINO running the detector (it keeps its
-# working memory between calls; ~0.6 GiB on ONNX Runtime alone; process-tree peaks in
-# benchmarks/results/run_throughput_20261123-030219.md). Keeps auto worker counts inside RAM.
+# Resident memory of one CPU worker with the PP-OCRv6 small models: peak 715 MiB over 30
+# document images with OpenVINO running the detector (it keeps its working memory between
+# calls; 427 MiB on ONNX Runtime alone; benchmarks/results/worker_memory_20261201.md), and
+# ~1 GiB for the whole process tree over the 104 labelled images with their full-page scans
+# (run_throughput_20261201-after.md). Keeps auto worker counts inside RAM, with room for
+# bigger pages.
 CPU_WORKER_BYTES = 1300 * 1024**2
 # CPU threads per worker when the worker count is left to the plan. Each worker holds its
 # own models and working memory (~0.8 GiB with PP-OCRv6 small), so the CPUs go to threads
-# first: on 2 CPUs, 1 worker x 2 threads read 30 document images within ~5 % of 2 x 1
-# thread's speed at ~57 % of the process tree's peak RSS (benchmarks/results/
-# run_throughput_*.md). Beyond 4 threads a worker's serial Python stages (decode, crop,
-# layout) leave cores idle, so bigger machines get more workers.
+# first: on 2 CPUs, 1 worker x 2 threads read 30 document images within ~4 % of 2 x 1
+# thread's speed (medians 1.99 and 2.06 images/s) at 54 % of the process tree's peak RSS
+# (822 and 1530 MiB;
+# benchmarks/results/run_throughput_20261201-after.md and -2x1.md). Not measured beyond 2
+# CPUs: past 4 threads a worker's serial Python stages (decode, crop, layout) would leave
+# cores idle, so bigger machines get more workers.
 CPU_THREADS_PER_WORKER = 4
 # GPU memory one engine instance needs until a worker has measured its own.
 GPU_FOOTPRINT_ESTIMATE = 2 * GIB

@@ -172,8 +172,8 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
             os._exit(3)
     # Between batches, hand the pages glibc keeps from freed page buffers back to the
     # system: without it a worker's resting RSS grows with every large page it has read
-    # (30 document images, 1 worker: peak 841 -> 746 MiB with smaller recognition
-    # batches, same speed; see benchmarks/results/run_throughput_*).
+    # (30 document images, 2 threads: 751 -> 595 MiB after the last one, peak 750 -> 715;
+    # benchmarks/results/worker_memory_20261201.md).
     release_free_memory = _malloc_trim()
     conn.send(Ready(spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
     while True:
