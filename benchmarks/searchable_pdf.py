@@ -1,15 +1,16 @@
 """`ocrmill pdf` side by side with OCRmyPDF + Tesseract on the same scanned PDF.
 
     python -m benchmarks.searchable_pdf [--labels ../shared/data/docs/labels.jsonl]
-                                        [--ocrmypdf PATH] [--rounds 2] [--jobs 2]
+                                        [--ocrmypdf PATH] [--rounds 2] [--jobs 2] [--workers auto]
                                         [--memory] [--out PATH.md]
 
 The scanned PDF is built here (in a temporary folder, never in the repository) from four
 pages, each embedded losslessly at 300 dpi: a magazine page with columns (UNLV 8071), a
 rendered report page (a title over two columns and a footer; word boxes known), a receipt
-(SROIE), and eurotext.tif turned by 90 degrees. Both tools run `--jobs`/`--workers` wide,
-alternately, `--rounds` times each (OCRmyPDF: `--rotate-pages`, Tesseract's page
-orientation). Reported: wall time (median), peak RSS of the process tree, output size,
+(SROIE), and eurotext.tif turned by 90 degrees. The tools run alternately, `--rounds` times
+each: OCRmyPDF with `--jobs` and `--rotate-pages` (Tesseract's page orientation), ocrmill
+with `--workers` (default `auto`: its own plan). Reported: wall time (median), peak RSS of
+the process tree, output size,
 text-layer CER per page against the ground truth (pdfium's extraction in content order),
 `ocrmill read`'s own CER for each page, and the share of the rendered page's words whose
 text-layer box (pdfium's character boxes joined) has IoU >= 0.5 with the glyph box.
@@ -196,7 +197,10 @@ def main() -> None:
     parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS)
     parser.add_argument("--ocrmypdf", help="the ocrmypdf executable (default: on PATH)")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=2, help="OCRmyPDF's --jobs")
+    parser.add_argument(
+        "--workers", default="auto", help="ocrmill's --workers (default: its own plan)"
+    )
     parser.add_argument("--memory", action="store_true", help="also 5 vs 500 pages")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -215,7 +219,7 @@ def main() -> None:
                 str(scan),
                 str(folder / "ocrmill.pdf"),
                 "--workers",
-                str(args.jobs),
+                str(args.workers),
                 "--pdf-dpi",
                 str(DPI),
                 "-q",
@@ -289,7 +293,7 @@ def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> s
         _machine(),
         "",
         f"Input: {len(pages)} scanned pages at {DPI} dpi, {scan.stat().st_size / 1024:.0f} KiB. "
-        f"{args.rounds} alternating rounds, {args.jobs} jobs/workers each.",
+        f"{args.rounds} alternating rounds; OCRmyPDF --jobs {args.jobs}, ocrmill --workers {args.workers}.",
         "",
         "| tool | wall s (median) | rounds | peak RSS MiB | output KiB | growth |",
         "|---|---|---|---|---|---|",
