@@ -115,7 +115,7 @@ def test_doctor_names_the_backends_that_really_loaded(capsys):
     names = {"openvino": "OpenVINO:CPU", "onnxruntime": "CPUExecutionProvider"}
     for role, provider in zip(("det", "rec", "cls"), loaded.groups()):
         # The backend the measurement chose (and shows) is the one that loaded.
-        chosen = re.search(rf"  {role} on \d+ thread\(s\): (\w+) \(cached: onnxruntime", out)
+        chosen = re.search(rf"  {role} on \d+ thread\(s\): (\w+), f32 \(cached: onnxruntime", out)
         assert chosen and names[chosen.group(1)] == provider, out
     assert "OpenVINO CPU capabilities: " in out and "FP32" in out
     assert "workers:" in out and "device=cpu" in out

@@ -60,9 +60,9 @@ class BackendChoice:
     how: str  # "measured", "cached" or "only one installed"
     timings_ms: dict[str, float]  # per candidate: summed mean time over the probe shapes
 
-    def describe(self) -> str:
+    def describe(self, precision: str = "f32") -> str:
         times = ", ".join(f"{name} {ms:.0f} ms" for name, ms in sorted(self.timings_ms.items()))
-        return f"{self.backend} ({self.how}{': ' + times if times else ''})"
+        return f"{self.backend}, {precision} ({self.how}{': ' + times if times else ''})"
 
 
 def cpu_identity() -> str:

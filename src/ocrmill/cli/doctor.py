@@ -76,8 +76,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             paths = {"det": engine.files.det, "rec": engine.files.rec, "cls": engine.files.cls}
             for role, path in paths.items():
                 choice = cached_choice(role, path, backend, cache_root(backend))
-                shown = choice.describe() if choice else "not measured (one backend installed)"
-                print(f"  {role} on {threads} thread(s): {shown}")
+                if choice is None:
+                    print(f"  {role} on {threads} thread(s): not measured (one backend installed)")
+                    continue
+                precision = backend.openvino_precision if choice.backend == "openvino" else "f32"
+                print(f"  {role} on {threads} thread(s): {choice.describe(precision)}")
     if inv.gpus and gpu_backend is None:
         print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
     print(f"plan for device={args.device} workers={args.workers}:")
