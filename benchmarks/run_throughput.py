@@ -5,8 +5,8 @@ RapidOCR's per-image loop in one warm process, on the same images, in alternatin
                                         [--sets 30,all] [--rounds 4] [--limit N]
                                         [--ocrmill-args "--workers 2"] [--out PATH.md]
 
-Sets: ``30`` is the first 15 SROIE and the first 15 ICDAR 2015 images of the labels file
-(sorted by path); ``all`` is every image. Each round runs ocrmill, then RapidOCR, each as its
+Sets: ``30`` is the first 15 SROIE and the first 15 ICDAR 2015 images in the labels file's
+order (then sorted by path); ``all`` is every image. Each round runs ocrmill, then RapidOCR, each as its
 own process tree, one after another (A B A B ...). Peak RSS is the peak of the *sum* over
 a process and all its children (sampled every 50 ms with psutil), so a pool of workers is
 charged for every worker. RapidOCR's images/s counts its loop alone, after model loading
@@ -72,10 +72,10 @@ def pick_set(labels: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
         by_source: dict[str, list[dict[str, Any]]] = {}
         for rec in labels:
             by_source.setdefault(rec["source"], []).append(rec)
+        # The first 15 of each source in the labels file's order (ICDAR img_1 to img_15),
+        # then sorted by path.
         chosen = [
-            rec
-            for source in ("sroie", "icdar2015")
-            for rec in sorted(by_source.get(source, []), key=lambda r: r["image"])[:15]
+            rec for source in ("sroie", "icdar2015") for rec in by_source.get(source, [])[:15]
         ]
         return sorted(chosen, key=lambda r: r["image"])
     raise SystemExit(f"unknown set {name!r}: use 30 or all")
