@@ -55,3 +55,17 @@ def test_tiny_engine_reads_a_line(tmp_path):
     )
     text = "Invoice total 42.50"
     assert engine.read(np.asarray(render_text(text, size=36))).text == text
+
+
+def test_file_digest_follows_the_contents(tmp_path):
+    import hashlib
+    import os
+
+    from ocrmill.models import file_digest
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"first")
+    assert file_digest(path) == hashlib.sha256(b"first").hexdigest()
+    path.write_bytes(b"second, longer")
+    os.utime(path, ns=(1, 1))  # a new size and time: read again, not remembered
+    assert file_digest(path) == hashlib.sha256(b"second, longer").hexdigest()

@@ -8,6 +8,7 @@ inference session is the backends' job.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import importlib.util
 from dataclasses import dataclass
@@ -146,10 +147,21 @@ def ctc_vocabulary(chars: list[str], num_classes: int, source: str) -> list[str]
 _RESTRICTED_FORMAT = 1
 
 
-def _digest(path: Path | None) -> str:
-    if path is None:
-        return "-"
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def file_digest(path: Path) -> str:
+    """The sha256 of a model file's contents (hex): what caches of converted, compiled,
+    restricted or timed models are keyed by. Remembered per process for a file whose size
+    and modification time have not changed."""
+    stat = Path(path).stat()
+    return _digest_of(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _digest_of(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def restrict_recognizer(files: ModelFiles, charset: str, cache_dir: Path) -> ModelFiles:
@@ -164,7 +176,8 @@ def restrict_recognizer(files: ModelFiles, charset: str, cache_dir: Path) -> Mod
     if check_charset(charset) == "all":
         return files
     key = hashlib.sha256(
-        f"{_digest(files.rec)}|{_digest(files.rec_dict)}|{charset}|{_RESTRICTED_FORMAT}".encode()
+        f"{file_digest(files.rec)}|{file_digest(files.rec_dict) if files.rec_dict else '-'}"
+        f"|{charset}|{_RESTRICTED_FORMAT}".encode()
     ).hexdigest()[:24]
     path = cache_dir / "rec" / f"{files.rec.stem}-{charset}-{key}.onnx"
     if not path.is_file():

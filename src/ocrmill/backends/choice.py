@@ -16,7 +16,7 @@ and when every model runs on ONNX Runtime a worker never loads OpenVINO at all.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import functools
 import json
 import logging
 import platform
@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ocrmill.atomic import write_text_atomically
+from ocrmill.models import file_digest
 
 if TYPE_CHECKING:
     from ocrmill.backends.base import InferenceBackend
@@ -65,6 +66,7 @@ class BackendChoice:
         return f"{self.backend}, {precision} ({self.how}{': ' + times if times else ''})"
 
 
+@functools.cache
 def cpu_identity() -> str:
     """The CPU model, family/model numbers and the vector flags that decide which kernels
     run (from /proc/cpuinfo where there is one)."""
@@ -91,13 +93,9 @@ def _version(module: str) -> str:
         return "-"
 
 
-def _file_digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def choice_key(role: str, model_path: Path, threads: int) -> str:
     libs = ",".join(f"{m}={_version(m)}" for m in CANDIDATES)
-    return f"{role}|{Path(model_path).name}:{_file_digest(model_path)}|{threads}|{libs}|{cpu_identity()}"
+    return f"{role}|{Path(model_path).name}:{file_digest(model_path)[:16]}|{threads}|{libs}|{cpu_identity()}"
 
 
 class ChoiceCache:

@@ -25,6 +25,7 @@ from ocrmill.backends.base import cache_root
 from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError, ModelError, ResourceLimitError
+from ocrmill.models import file_digest
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,6 @@ def _import_onnx() -> Any:
     return onnx
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _onnx2torch_version() -> str:
     import importlib.metadata
 
@@ -127,7 +120,7 @@ def cache_path(model_path: Path, config: BackendConfig) -> Path:
     the torch, onnx2torch and cache-format versions."""
     torch = _import_torch()
     key = hashlib.sha256(
-        f"{_file_digest(model_path)}|torch={torch.__version__}|onnx2torch={_onnx2torch_version()}"
+        f"{file_digest(model_path)}|torch={torch.__version__}|onnx2torch={_onnx2torch_version()}"
         f"|format={_CACHE_FORMAT}".encode()
     ).hexdigest()[:24]
     return cache_root(config) / "torch" / f"{model_path.stem}-{key}.pt"
