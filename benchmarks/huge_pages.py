@@ -24,6 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from benchmarks.reports import save_report
+
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
 
@@ -185,14 +187,7 @@ def main() -> None:
         out.append(
             f"| {size}² | {names.get(mode, mode)} | {n} | {len(data['lines'])} | {lr:.3f} | {wr:.3f} | {data['wall_s']:.1f} | {data['peak_rss'] / 2**30:.2f} |"
         )
-    report = "\n".join(out) + "\n"
-    print(report)
-    path = (
-        args.out
-        or ROOT / "benchmarks" / "results" / f"huge_pages_{dt.datetime.now():%Y%m%d-%H%M%S}.md"
-    )
-    path.write_text(report)
-    print(f"saved {path}", file=sys.stderr)
+    save_report("\n".join(out) + "\n", "huge_pages", args.out)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+from ocrmill.backends.choice import cpu_identity
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_IMAGES = ROOT.parent / "shared" / "data" / "docs"
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -222,14 +224,7 @@ def report(
     images: list[tuple[str, bytes]],
     metrics_text: str,
 ) -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_identity()
     lines = [
         f"# ocrmill serve load test, {dt.datetime.now().isoformat(timespec='seconds')}",
         "",

@@ -18,11 +18,9 @@ per-stage milliseconds per image come from the first round's outputs.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import math
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -33,7 +31,7 @@ from typing import Any
 from benchmarks import metrics
 from benchmarks.eval_docs import gt_regions, load_labels
 from benchmarks.proc_memory import run_measured
-from ocrmill.backends.choice import cpu_identity
+from benchmarks.reports import machine_line, save_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
@@ -117,6 +115,17 @@ def rapid_outputs(path: Path) -> tuple[dict[str, list[Any]], dict[str, float]]:
     return preds, {k: v / max(1, len(records)) for k, v in sums.items()}
 
 
+def _stage_table(engine: str, stages: tuple[str, ...], ms: dict[str, float]) -> list[str]:
+    return [
+        "| engine | " + " | ".join(stages) + " | total |",
+        "|---|" + "---|" * (len(stages) + 1),
+        f"| {engine} | "
+        + " | ".join(f"{ms[s]:.0f}" for s in stages)
+        + f" | {sum(ms.values()):.0f} |",
+        "",
+    ]
+
+
 def run_set(
     name: str, labels: list[dict[str, Any]], data_root: Path, args: argparse.Namespace, tmp: Path
 ) -> list[str]:
@@ -180,18 +189,8 @@ def run_set(
         "Milliseconds per image by stage (first round; ocrmill's are summed over its workers, "
         "so they add up to more than wall time when workers run in parallel):",
         "",
-        "| engine | " + " | ".join(STAGES_OCRMILL) + " | total |",
-        "|---|" + "---|" * (len(STAGES_OCRMILL) + 1),
-        "| ocrmill | "
-        + " | ".join(f"{first['ocrmill_stages'][s]:.0f}" for s in STAGES_OCRMILL)
-        + f" | {sum(first['ocrmill_stages'].values()):.0f} |",
-        "",
-        "| engine | " + " | ".join(STAGES_RAPID) + " | total |",
-        "|---|" + "---|" * (len(STAGES_RAPID) + 1),
-        "| RapidOCR | "
-        + " | ".join(f"{first['rapid_stages'][s]:.0f}" for s in STAGES_RAPID)
-        + f" | {sum(first['rapid_stages'].values()):.0f} |",
-        "",
+        *_stage_table("ocrmill", STAGES_OCRMILL, first["ocrmill_stages"]),
+        *_stage_table("RapidOCR", STAGES_RAPID, first["rapid_stages"]),
     ]
     if any(math.isnan(first[k]) for k in ("ocrmill_cer", "rapid_cer")):
         lines.append("(a CER is NaN: no page with ground-truth text)\n")
@@ -220,8 +219,7 @@ def main() -> None:
         "",
         f"Command: `python -m benchmarks.run_throughput {' '.join(sys.argv[1:])}`",
         "",
-        f"Machine: {cpu_identity()}, {os.cpu_count()} CPUs; {platform.platform()}, Python "
-        f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}.",
+        machine_line(),
         f"ocrmill options: `{args.ocrmill_args or '(defaults)'}`; OCRMILL_* environment: "
         f"{ {k: v for k, v in os.environ.items() if k.startswith('OCRMILL_')} or 'none' }.",
         "",
@@ -232,15 +230,7 @@ def main() -> None:
             if args.limit:
                 chosen = chosen[: args.limit]
             report += run_set(name, chosen, data_root, args, Path(tmp))
-    text = "\n".join(report) + "\n"
-    print(text)
-    out_path = (
-        args.out
-        or ROOT / "benchmarks" / "results" / f"run_throughput_{dt.datetime.now():%Y%m%d-%H%M%S}.md"
-    )
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_text(text)
-    print(f"saved {out_path}", file=sys.stderr)
+    save_report("\n".join(report) + "\n", "run_throughput", args.out)
 
 
 if __name__ == "__main__":

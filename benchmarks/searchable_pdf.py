@@ -35,10 +35,11 @@ import pikepdf
 import pypdfium2 as pdfium
 from PIL import Image
 
-from benchmarks.eval_docs import DEFAULT_LABELS, RESULTS_DIR, machine_info
+from benchmarks.eval_docs import DEFAULT_LABELS, machine_info
 from benchmarks.layout import cer, word_accuracy
 from benchmarks.proc_memory import run_measured
 from benchmarks.rendered_pages import render_layout
+from benchmarks.reports import machine_line, save_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 300
@@ -249,39 +250,12 @@ def main() -> None:
             report += _memory_section(memory_runs(folder))
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    out = args.out or RESULTS_DIR / f"searchable_pdf_{_stamp()}.md"
-    out.write_text(report)
-    print(report)
-    print(f"report: {out}")
+    save_report(report, "searchable_pdf", args.out)
 
 
 def _machine() -> str:
-    """One line: the CPU (model and the flags that matter for inference) and the software."""
-    import platform
-
-    info = machine_info()
-    model, flags = platform.processor() or "unknown CPU", ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
-                flags = ", ".join(f for f in wanted if f in have)
-                break
-    except OSError:
-        pass
-    return (
-        f"Machine: {info['cpu_count']} CPUs, {model} ({flags}); {info['platform']}; "
-        f"Python {info['python']}; ocrmill {info['ocrmill']}; {info['date']}."
-    )
-
-
-def _stamp() -> str:
-    import time
-
-    return time.strftime("%Y%m%d-%H%M%S")
+    """One line: the machine (CPU model and vector flags) and ocrmill's version."""
+    return f"{machine_line()} ocrmill {machine_info()['ocrmill']}."
 
 
 def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> str:

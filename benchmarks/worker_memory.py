@@ -14,17 +14,14 @@ Each runs in its own process, one after another; the report goes to
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import subprocess
 import sys
 from pathlib import Path
 
 from benchmarks.eval_docs import load_labels
+from benchmarks.reports import machine_line, save_report
 from benchmarks.run_throughput import DEFAULT_LABELS, pick_set
-from ocrmill.backends.choice import cpu_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = ("default", "onnxruntime", "openvino", "untrimmed", "big-batches")
@@ -84,8 +81,7 @@ def main() -> None:
         "",
         f"Command: `python -m benchmarks.worker_memory {' '.join(sys.argv[1:])}`",
         "",
-        f"Machine: {cpu_identity()}, {os.cpu_count()} CPUs; {platform.platform()}, Python "
-        f"{platform.python_version()}; {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}. "
+        machine_line(),
         f"{len(paths)} images (set `{args.set}`), {args.threads} inference thread(s). RSS in MiB "
         "(from /proc/self/statm); peak is the process's ru_maxrss.",
         "",
@@ -107,14 +103,7 @@ def main() -> None:
         report += [f"| {name} | {mib:.0f} |" for name, mib in info["steps"]]
         report.append("")
         print(f"{variant}: peak {info['peak']:.0f} MiB, {info['seconds']:.1f} s", file=sys.stderr)
-    text = "\n".join(report) + "\n"
-    print(text)
-    out = (
-        args.out
-        or ROOT / "benchmarks" / "results" / f"worker_memory_{dt.datetime.now():%Y%m%d-%H%M%S}.md"
-    )
-    out.write_text(text)
-    print(f"saved {out}", file=sys.stderr)
+    save_report("\n".join(report) + "\n", "worker_memory", args.out)
 
 
 if __name__ == "__main__":
