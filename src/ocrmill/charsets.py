@@ -9,11 +9,13 @@ alone. A character outside the set can then never be read.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 
+from ocrmill.config import CharsetName
 from ocrmill.errors import ConfigError
 
-CHARSETS = ("all", "latin")
+CHARSETS: tuple[str, ...] = typing.get_args(CharsetName)
 
 # Latin letters in every accented form, digits, punctuation, currency signs and the symbols
 # that Latin-script documents use (degrees, fractions, Roman numerals, arrows, a few

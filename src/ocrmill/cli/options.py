@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import typing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocrmill.charsets import CHARSETS
+from ocrmill.config import ModelSize
 
 if TYPE_CHECKING:
     from ocrmill.batch.executors import Executor
@@ -99,7 +101,7 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
     group.add_argument(
         "--model-size",
-        choices=("small", "tiny"),
+        choices=typing.get_args(ModelSize),
         help="shipped det/rec models: small (default) or tiny (~2x faster, less accurate on "
         "scene text; pip install 'ocrmill[tiny]')",
     )
