@@ -76,6 +76,41 @@ def test_turned_pages_are_read_upright(engine, rotation):
         assert up[0, 0] < up[1, 0] and up[0, 1] < up[3, 1]
 
 
+def recognized_rows(engine, monkeypatch) -> list[int]:
+    """Counts the crops the engine's recognizer reads (one entry per model call)."""
+    rows: list[int] = []
+    run = engine._run_rec
+
+    def counting(batch):
+        rows.append(len(batch))
+        return run(batch)
+
+    monkeypatch.setattr(engine, "_run_rec", counting)
+    return rows
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_sideways_page_is_read_once(engine, rotation, monkeypatch):
+    # The classifier decides 90 or 270 before anything is read: the lines of a page turned
+    # 90 are not first read upside down and then again.
+    page = turn(page_of("title_columns_footer"), rotation)
+    rows = recognized_rows(engine, monkeypatch)
+    result = read(engine, page)
+    assert result.rotation == rotation
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert sum(rows) <= 1.1 * len(result.lines)
+
+
+def test_a_wrong_call_on_a_sideways_page_is_undone(engine, monkeypatch):
+    # The classifier calling every page upside down turns a page at 270 over to 90 before
+    # it is read; it then reads doubtful, and the recognizer turns it back.
+    page = turn(page_of("title_columns_footer"), 270)
+    monkeypatch.setattr("ocrmill.engine.rotation.upside_down", lambda share, windows: True)
+    result = read(engine, page)
+    assert result.rotation == 270
+    assert cer(result.text, page.text) <= 0.01, result.text
+
+
 def test_rotation_off_and_lines_mode_read_as_before(engine):
     turned = turn(page_of("two_columns"), 180)
     off = read(engine, turned, rotation="off")

@@ -87,6 +87,7 @@ class _Page:
     timings: dict[str, float] = field(default_factory=dict)
     readings: list[Reading] = field(default_factory=list)
     rotation: int = 0
+    faced: bool = False  # a sideways page the classifier turned over before it was read
 
 
 class Engine:
@@ -318,6 +319,9 @@ class Engine:
         weights = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], dtype=np.float64)
         share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
         t0 = time.perf_counter()
+        if opts.layout.rotation == "auto" and opts.cls.enabled:
+            self._face_sideways_pages(pages, opts)
+            crops = [c for p in pages for c in p.crops]
         flips: list[bool] = []
         if opts.cls.enabled and opts.cls.mode == "always":
             flips = classify.upside_down_flags(crops, opts.cls, self._run_cls)
@@ -349,14 +353,35 @@ class Engine:
             # Deciding the page's rotation (and reading a turned page again) is layout work.
             p.timings["layout"] = float(turn_ms * share[i])
 
-    def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
-        """Doubtful pages the classifier calls upside down are seen turned by 180 degrees
-        and read again; the turn is kept where the recognizer confirms it."""
-        turned: list[tuple[_Page, tuple[np.ndarray, list[np.ndarray], list[Reading]]]] = []
+    def _face_sideways_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
+        """Before anything is read: a sideways page (seen as 270 after detection) whose
+        lines the classifier calls upside down is turned over to 90, so its lines are read
+        once, the right way up, instead of read upside down, found doubtful and read again.
+        A wrong call is undone after reading (see :meth:`_turn_upside_down_pages`)."""
         for p in pages:
-            if rotation.doubtful(p.readings) and rotation.upside_down(
+            if p.rotation in (90, 270) and rotation.upside_down(
                 *classify.turned_share(p.crops, opts.cls, self._run_cls)
             ):
+                p.quads, p.crops, _ = rotation.turn_over(p.quads, p.crops, [])
+                p.rotation = (p.rotation + 180) % 360
+                p.faced = True
+
+    def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
+        """Doubtful pages the classifier calls upside down are seen turned by 180 degrees
+        and read again; the turn is kept where the recognizer confirms it. A sideways page
+        the classifier has already seen is not shown to it again: one it turned over before
+        reading is turned back when it reads doubtful (and the recognizer confirms)."""
+        turned: list[tuple[_Page, tuple[np.ndarray, list[np.ndarray], list[Reading]]]] = []
+        for p in pages:
+            if not rotation.doubtful(p.readings):
+                continue
+            if p.rotation in (90, 270):
+                turn = p.faced
+            else:
+                turn = rotation.upside_down(
+                    *classify.turned_share(p.crops, opts.cls, self._run_cls)
+                )
+            if turn:
                 turned.append((p, (p.quads, p.crops, p.readings)))
                 p.quads, p.crops, p.readings = rotation.turn_over(p.quads, p.crops, p.readings)
         if not turned:
