@@ -7,6 +7,8 @@ import threading
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from ocrmill.batch import run
 from ocrmill.batch.executors import PoolExecutor, SerialExecutor
 from ocrmill.config import Config
@@ -94,6 +96,38 @@ def test_pool_and_serial_executors_give_the_same_records(tmp_path):
         executor.close()
     assert len(pooled) == len(serial) == 5
     assert view(pooled) == view(serial)
+
+
+def one_worker_not_waited_for(factory: str) -> PoolExecutor:
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    pool_config = PoolConfig(engine_factory=f"tests.fault.engines:{factory}", warmup=False)
+    return PoolExecutor.start(plan, Config(), pool_config, wait_ready=False)
+
+
+def test_a_run_starts_while_the_workers_still_load(tmp_path):
+    paths = write_inputs(tmp_path, {"a.png": "ok:alpha", "b.png": "bad", "c.png": "ok:gamma"})
+    executor = one_worker_not_waited_for("slow_to_start")  # its engine takes a second
+    try:
+        assert not executor.pool.ready
+        got: list = []
+        run(paths, got.append, executor=executor)
+    finally:
+        executor.close()
+    assert view(got) == {
+        (paths[0], None): (True, "alpha", None),
+        (paths[1], None): (False, None, "corrupt_image"),
+        (paths[2], None): (True, "gamma", None),
+    }
+
+
+def test_workers_that_cannot_start_fail_a_run_that_did_not_wait(tmp_path):
+    paths = write_inputs(tmp_path, {"a.png": "ok:alpha"})
+    executor = one_worker_not_waited_for("failing_at_start")
+    try:
+        with pytest.raises(Exception, match=r"missing_rec\.onnx"):
+            run(paths, [].append, executor=executor)
+    finally:
+        executor.close()
 
 
 def test_a_set_stop_event_reads_nothing_more(tmp_path):

@@ -110,6 +110,11 @@ def failing_at_start(config: Any, device: str, threads: int) -> FakeEngine:
     raise ModelError("/models/missing_rec.onnx not found (on purpose)")
 
 
+def slow_to_start(config: Any, device: str, threads: int) -> FakeEngine:
+    time.sleep(1.0)
+    return FakeEngine(device=device)
+
+
 def hanging_at_start(config: Any, device: str, threads: int) -> FakeEngine:
     time.sleep(3600)
     return FakeEngine()

@@ -75,6 +75,9 @@ class PoolExecutor:
         self._slots = max_in_flight
         self._owns_pool = owns_pool
         self._feeders: set[_Feeder] = set()
+        self._config: Config | None = None  # set when the executor started its own pool
+        self._recorded = False
+        self._closed = False
 
     @property
     def in_flight(self) -> int:
@@ -89,14 +92,28 @@ class PoolExecutor:
         pool_config: PoolConfig | None = None,
         *,
         max_in_flight: int | None = None,
+        wait_ready: bool = True,
     ) -> PoolExecutor:
-        """Start a pool of its own (waits until every worker is ready), closed with it."""
-        from ocrmill.runtime.plan import record_footprints
+        """Start a pool of its own, closed with it. ``wait_ready``: return once every worker
+        is ready (a pool that cannot start raises here); otherwise at once, so the caller
+        prepares its work while the workers load their models: tasks wait in the queue
+        until a worker is ready, and a pool that cannot start fails them."""
         from ocrmill.runtime.pool import WorkerPool
 
-        pool = WorkerPool(plan, config, pool_config).start()
-        record_footprints(config, pool.metrics()["workers"])
-        return cls(pool, max_in_flight=max_in_flight, owns_pool=True)
+        pool = WorkerPool(plan, config, pool_config).start(wait_ready=wait_ready)
+        executor = cls(pool, max_in_flight=max_in_flight, owns_pool=True)
+        executor._config = config
+        if wait_ready:
+            executor._record_footprints()
+        return executor
+
+    def _record_footprints(self) -> None:
+        """Remember the GPU memory the pool's ready workers measured (for the next plan)."""
+        from ocrmill.runtime.plan import record_footprints
+
+        if self._config is not None and not self._recorded and self.pool.ready:
+            record_footprints(self._config, self.pool.metrics()["workers"])
+            self._recorded = True
 
     def map(self, tasks: Iterable[Task], stop: threading.Event) -> Iterator[tuple[Task, Result]]:
         done: queue.Queue[tuple[Task, Future[Result]]] = queue.Queue()
@@ -128,7 +145,9 @@ class PoolExecutor:
                 feeder.abandon()
 
     def close(self) -> None:
-        if self._owns_pool:
+        if self._owns_pool and not self._closed:
+            self._closed = True
+            self._record_footprints()
             self.pool.shutdown(wait=False, kill=True)
 
 

@@ -214,10 +214,15 @@ def pool_config_from_args(args: argparse.Namespace) -> PoolConfig:
 
 
 def executor_from_args(
-    args: argparse.Namespace, config: Config, *, max_in_flight: int | None = None
+    args: argparse.Namespace,
+    config: Config,
+    *,
+    max_in_flight: int | None = None,
+    wait_ready: bool = True,
 ) -> Executor:
     """The executor ``--workers`` asks for: ``0`` reads in this process; otherwise a worker
-    pool planned for ``--device``/``--workers`` (the plan is logged), started and ready."""
+    pool planned for ``--device``/``--workers`` (the plan is logged), started, and ready
+    unless ``wait_ready`` is false (see :meth:`PoolExecutor.start`)."""
     import logging
 
     from ocrmill.batch.executors import PoolExecutor, SerialExecutor
@@ -229,7 +234,11 @@ def executor_from_args(
     plan = plan_from_args(args, config)
     log.info("%s", plan.describe())
     return PoolExecutor.start(
-        plan, config, pool_config_from_args(args), max_in_flight=max_in_flight
+        plan,
+        config,
+        pool_config_from_args(args),
+        max_in_flight=max_in_flight,
+        wait_ready=wait_ready,
     )
 
 

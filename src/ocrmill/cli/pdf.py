@@ -75,43 +75,53 @@ def _tasks(path: str, is_pdf: bool, count: int, skip: set[int], dpi: int) -> Ite
         yield Task(0, path, path, "image", frame if count > 1 else None, pages=count)
 
 
+def _open_input(path: str, force_ocr: bool) -> tuple[bool, int, LayeredPdf, set[int]]:
+    """Whether ``path`` is a PDF, its page count, the document to add layers to, and the
+    pages that already carry text (none with ``force_ocr``). Raises DocumentError naming
+    the file when it cannot be read."""
+    from ocrmill.outputs.pdf import LayeredPdf, pages_with_text
+    from ocrmill.pipeline.decode import page_count
+    from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
+
+    source_is_pdf = is_pdf(path)
+    try:
+        # A PDF must open for the renderer (pdfium), not only for qpdf, which repairs more.
+        count = pdf_page_count(path) if source_is_pdf else page_count(path, name=path)
+        with_text = pages_with_text(path) if source_is_pdf and not force_ocr else set()
+        document = LayeredPdf.open(path, is_pdf=source_is_pdf, pages=count)
+    except DocumentError:
+        raise
+    except Exception as exc:  # pdfium or Pillow refusing the file
+        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
+        raise DocumentError(f"{path}: cannot be read: {message}") from None
+    return source_is_pdf, count, document, with_text
+
+
 def cmd_pdf(args: argparse.Namespace) -> int:
     """OCR every page and write the input again with an invisible text layer."""
     from ocrmill.batch import run
     from ocrmill.batch.progress import default_progress
-    from ocrmill.outputs.pdf import LayeredPdf, pages_with_text
-    from ocrmill.pipeline.decode import page_count
-    from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
 
     path = args.input
     if not os.path.isfile(path):
         raise DocumentError(f"{path}: no such file")
     if os.path.abspath(path) == os.path.abspath(args.output):
         raise DocumentError(f"{args.output}: the output must not overwrite the input")
-    source_is_pdf = is_pdf(path)
+    config = config_from_args(args)
+    # The workers load their models while this process looks at the input.
+    executor = executor_from_args(args, config, wait_ready=False)
     try:
-        # A PDF must open for the renderer (pdfium), not only for qpdf, which repairs more.
-        count = pdf_page_count(path) if source_is_pdf else page_count(path, name=path)
-        document = LayeredPdf.open(path, is_pdf=source_is_pdf, pages=count)
-        with_text = pages_with_text(path) if source_is_pdf and not args.force_ocr else set()
-    except DocumentError:
-        raise
-    except Exception as exc:  # pdfium or Pillow refusing the file
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        raise DocumentError(f"{path}: cannot be read: {message}") from None
-    try:
-        if with_text:
-            log.info(
-                "%d of %d pages already carry text and are kept as they are (--force-ocr "
-                "adds a layer anyway): %s",
-                len(with_text),
-                count,
-                ", ".join(str(p + 1) for p in sorted(with_text)),
-            )
-        config = config_from_args(args)
-        executor = executor_from_args(args, config)
-        sink = _LayerSink(document)
+        source_is_pdf, count, document, with_text = _open_input(path, args.force_ocr)
         try:
+            if with_text:
+                log.info(
+                    "%d of %d pages already carry text and are kept as they are (--force-ocr "
+                    "adds a layer anyway): %s",
+                    len(with_text),
+                    count,
+                    ", ".join(str(p + 1) for p in sorted(with_text)),
+                )
+            sink = _LayerSink(document)
             summary = run(
                 _tasks(path, source_is_pdf, count, with_text, args.pdf_dpi),
                 sink,
@@ -119,14 +129,15 @@ def cmd_pdf(args: argparse.Namespace) -> int:
                 executor=executor,
                 progress=default_progress(args.quiet),
             )
+            executor.close()  # the workers' memory is not needed while the file is written
+            if summary.interrupted:
+                log.info("interrupted: %s not written", args.output)
+                return int(ExitCode.INTERRUPTED)
+            document.save(args.output)
         finally:
-            executor.close()
-        if summary.interrupted:
-            log.info("interrupted: %s not written", args.output)
-            return int(ExitCode.INTERRUPTED)
-        document.save(args.output)
+            document.close()
     finally:
-        document.close()
+        executor.close()
     for failure in sorted(sink.failed, key=lambda f: f.page or 0):
         where = f"page {failure.page + 1}" if failure.page is not None else "the image"
         print(

@@ -75,8 +75,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     executor: Executor
     if args.ray or args.ray_address:
         executor = _ray_executor(args, config)
-    else:
-        executor = executor_from_args(args, config)
+    else:  # the workers load their models while the run lists its inputs
+        executor = executor_from_args(args, config, wait_ready=False)
     try:
         summary = run(
             args.inputs,
