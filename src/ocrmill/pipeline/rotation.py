@@ -19,10 +19,13 @@ none):
   when it calls the page upside down (:func:`upside_down`) the page is seen turned
   (:func:`turn_over`), its lines read again, and the turn kept only if most of its text
   then reads best as the turned page stands (:func:`confirmed`): the recognizer confirms
-  the classifier.
+  the classifier. A sideways page is shown to the classifier before it is read (its lines
+  are then read once, the right way up); when the page it turned reads doubtful, the
+  turn is undone the same way, by the recognizer.
 
 On the evaluation images this turns none of 104 upright images and gets every turned
-page and receipt right (benchmarks/results/layout_20261201-100637.md); a 4-way
+page and receipt right (benchmarks/results/layout_20261201-100637.md, and
+layout_20261201-sideways-first.md with sideways pages decided before reading); a 4-way
 page-orientation model measured against it turned 12 upright images
 (benchmarks/results/page_orientation_model_20261201-094018.md).
 """
