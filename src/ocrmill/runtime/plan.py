@@ -274,13 +274,18 @@ def plan_for(
     from ocrmill.backends.base import cuda_backend_name
     from ocrmill.runtime.devices import probe
 
-    gpu_backend = cuda_backend_name(config.backend)
+    inv = inventory or probe()
+    gpu_backend = None
     footprint = GPU_FOOTPRINT_ESTIMATE
+    # Only where a GPU could be used: finding the backend may import onnxruntime (~40 ms
+    # and ~20 MiB in this process).
+    if inv.gpus and parse_device(device)[0] != "cpu":
+        gpu_backend = cuda_backend_name(config.backend)
     if gpu_backend is not None:
         cache = footprints or FootprintCache()
         footprint = cache.get(footprint_key(config, gpu_backend)) or footprint
     return plan_workers(
-        inventory or probe(),
+        inv,
         device=device,
         workers=workers,
         gpu_backend=gpu_backend,
