@@ -107,6 +107,29 @@ def test_help_is_fast_and_lazy():
     assert proc.stdout.split() == ["False", "False"]
 
 
+def test_version_is_printed():
+    proc = run_cli("--version")
+    assert proc.returncode == 0
+    assert re.fullmatch(r"ocrmill \S+\n", proc.stdout), proc.stdout
+
+
+def test_workers_are_planned_before_numpy_is_imported():
+    # A worker pool starts as soon as its plan is made: without a GPU, planning must not
+    # import numpy or an inference runtime in the parent first.
+    code = (
+        "import sys\n"
+        "from ocrmill.config import Config\n"
+        "from ocrmill.runtime.devices import Inventory\n"
+        "from ocrmill.runtime.plan import plan_for\n"
+        "from ocrmill.batch.executors import PoolExecutor\n"
+        "plan = plan_for(Config(), 'auto', 'auto', inventory=Inventory(cpus=2, "
+        "memory_available_bytes=8 << 30))\n"
+        "print(plan.slots[0].device, 'numpy' in sys.modules, 'onnxruntime' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.split() == ["cpu", "False", "False"]
+
+
 def test_doctor_names_the_backends_that_really_loaded(capsys):
     assert main(["doctor", "--device", "cpu"]) == 0
     out = capsys.readouterr().out

@@ -17,12 +17,26 @@ from ocrmill.cli import doctor, pdf, read, run, serve, video
 from ocrmill.errors import ExitCode, OcrmillError
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the installed version, looked up only when asked (the package
+    metadata lookup costs ~30 ms that every other command would pay)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS, **_: object):
+        super().__init__(
+            option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"{parser.prog} {doctor.version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ocrmill",
         description="Read text from images and PDFs with the PP-OCR models, at any scale.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {doctor.version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in (read, run, pdf, doctor, video, serve):
         command.add_parser(sub)

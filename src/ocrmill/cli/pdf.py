@@ -99,9 +99,6 @@ def _open_input(path: str, force_ocr: bool) -> tuple[bool, int, LayeredPdf, set[
 
 def cmd_pdf(args: argparse.Namespace) -> int:
     """OCR every page and write the input again with an invisible text layer."""
-    from ocrmill.batch import run
-    from ocrmill.batch.progress import default_progress
-
     path = args.input
     if not os.path.isfile(path):
         raise DocumentError(f"{path}: no such file")
@@ -111,6 +108,9 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     # The workers load their models while this process looks at the input.
     executor = executor_from_args(args, config, wait_ready=False)
     try:
+        from ocrmill.batch import run
+        from ocrmill.batch.progress import default_progress
+
         source_is_pdf, count, document, with_text = _open_input(path, args.force_ocr)
         try:
             if with_text:

@@ -271,15 +271,16 @@ def plan_for(
     GPUs count only when a CUDA-capable backend is installed; GPU workers are sized by the
     footprint an earlier run measured for the same models and sizing, else by the estimate.
     """
-    from ocrmill.backends.base import cuda_backend_name
     from ocrmill.runtime.devices import probe
 
     inv = inventory or probe()
     gpu_backend = None
     footprint = GPU_FOOTPRINT_ESTIMATE
-    # Only where a GPU could be used: finding the backend may import onnxruntime (~40 ms
-    # and ~20 MiB in this process).
+    # Only where a GPU could be used: finding the backend imports numpy and may import
+    # onnxruntime (~140 ms and ~40 MiB in this process, before any worker is started).
     if inv.gpus and parse_device(device)[0] != "cpu":
+        from ocrmill.backends.base import cuda_backend_name
+
         gpu_backend = cuda_backend_name(config.backend)
     if gpu_backend is not None:
         cache = footprints or FootprintCache()
