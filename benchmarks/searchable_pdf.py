@@ -2,15 +2,17 @@
 
     python -m benchmarks.searchable_pdf [--labels ../shared/data/docs/labels.jsonl]
                                         [--ocrmypdf PATH] [--rounds 2] [--jobs 2] [--workers auto]
-                                        [--memory] [--out PATH.md]
+                                        [--ocrmill-args "--charset latin"] [--memory]
+                                        [--out PATH.md]
 
 The scanned PDF is built here (in a temporary folder, never in the repository) from four
 pages, each embedded losslessly at 300 dpi: a magazine page with columns (UNLV 8071), a
 rendered report page (a title over two columns and a footer; word boxes known), a receipt
 (SROIE), and eurotext.tif turned by 90 degrees. The tools run alternately, `--rounds` times
 each: OCRmyPDF with `--jobs` and `--rotate-pages` (Tesseract's page orientation), ocrmill
-with `--workers` (default `auto`: its own plan). Reported: wall time (median), peak RSS of
-the process tree, output size,
+with `--workers` (default `auto`: its own plan) and `--ocrmill-args` (engine options, given
+to `ocrmill read` too). Reported: wall time (median, and the median of the rounds' ratios),
+peak RSS of the process tree, output size,
 text-layer CER per page against the ground truth (pdfium's extraction in content order),
 `ocrmill read`'s own CER for each page, and the share of the rendered page's words whose
 text-layer box (pdfium's character boxes joined) has IoU >= 0.5 with the glyph box.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -135,10 +138,20 @@ def layer_words(path: Path, index: int, dpi: float) -> list[tuple[str, np.ndarra
         doc.close()
 
 
-def read_texts(scan: Path) -> list[str]:
+def read_texts(scan: Path, extra: list[str]) -> list[str]:
     """What `ocrmill read` gives for each page (the reference for the layer's CER)."""
     proc = subprocess.run(
-        [sys.executable, "-m", "ocrmill", "read", "--json", "--pdf-dpi", str(DPI), str(scan)],
+        [
+            sys.executable,
+            "-m",
+            "ocrmill",
+            "read",
+            "--json",
+            "--pdf-dpi",
+            str(DPI),
+            *extra,
+            str(scan),
+        ],
         capture_output=True,
         text=True,
         check=True,
@@ -202,6 +215,11 @@ def main() -> None:
     parser.add_argument(
         "--workers", default="auto", help="ocrmill's --workers (default: its own plan)"
     )
+    parser.add_argument(
+        "--ocrmill-args",
+        default="",
+        help='engine options for `ocrmill pdf` and `ocrmill read` (e.g. "--charset latin")',
+    )
     parser.add_argument("--memory", action="store_true", help="also 5 vs 500 pages")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
@@ -211,6 +229,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ocrmill-pdf-bench-"))
     try:
         scan, pages = build_scan(args.labels, folder)
+        extra = shlex.split(args.ocrmill_args)
         commands = {
             "ocrmill pdf": [
                 sys.executable,
@@ -224,6 +243,7 @@ def main() -> None:
                 "--pdf-dpi",
                 str(DPI),
                 "-q",
+                *extra,
             ],
         }
         if ocrmypdf:
@@ -240,7 +260,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, cmd in commands.items():  # alternating: A B A B
                 runs[name].append(run_measured(cmd, ROOT, ok_codes=(0,)))
-        reference = read_texts(scan)
+        reference = read_texts(scan, extra)
         outputs = {
             "ocrmill pdf": folder / "ocrmill.pdf",
             "OCRmyPDF + Tesseract": folder / "ocrmypdf.pdf",
@@ -267,7 +287,8 @@ def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> s
         _machine(),
         "",
         f"Input: {len(pages)} scanned pages at {DPI} dpi, {scan.stat().st_size / 1024:.0f} KiB. "
-        f"{args.rounds} alternating rounds; OCRmyPDF --jobs {args.jobs}, ocrmill --workers {args.workers}.",
+        f"{args.rounds} alternating rounds; OCRmyPDF --jobs {args.jobs}, ocrmill --workers "
+        f"{args.workers}{' ' + args.ocrmill_args if args.ocrmill_args else ''}.",
         "",
         "| tool | wall s (median) | rounds | peak RSS MiB | output KiB | growth |",
         "|---|---|---|---|---|---|",
@@ -283,6 +304,15 @@ def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> s
         )
     if why_not:
         lines.append(f"| OCRmyPDF + Tesseract | skipped: {why_not} | | | | |")
+    else:
+        ratios = [
+            a.wall_s / b.wall_s for a, b in zip(runs["ocrmill pdf"], runs["OCRmyPDF + Tesseract"])
+        ]
+        lines += [
+            "",
+            f"Wall time ocrmill / OCRmyPDF, round by round: "
+            f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}.",
+        ]
     lines += [
         "",
         "Text-layer CER per page (pdfium's extraction in content order, against the ground truth):",
