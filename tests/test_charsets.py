@@ -3,8 +3,11 @@ computes, and an engine that reads with it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from ocrmill.charsets import class_subset
 from ocrmill.config import BackendConfig, Config, ModelPaths
@@ -98,3 +101,126 @@ def test_charset_comes_from_the_command_line_and_the_environment():
     assert load_config(env={"OCRMILL_MODELS_CHARSET": "latin"}).models.charset == "latin"
     with pytest.raises(ConfigError, match="OCRMILL_MODELS_CHARSET"):
         load_config(env={"OCRMILL_MODELS_CHARSET": "klingon"})
+
+
+# -- charset auto: the Latin head first, the whole head for doubtful lines ------------------
+
+
+def test_the_head_input_and_the_whole_head_give_the_model_output():
+    from ocrmill.backends.rec_head import FEATURES_OUTPUT, head_weights, restrict_classes
+
+    model = onnx.load(str(shipped_model_dir() / SHIPPED_REC))
+    keep = [0, 5, 17, 100, 18709]
+    x = np.random.default_rng(5).random((2, 3, 48, 160), dtype=np.float32)
+    full = _session(model).run(None, {"x": x})[0]
+    session = _session(restrict_classes(model, keep, features=True))
+    assert [o.name for o in session.get_outputs()][1] == FEATURES_OUTPUT
+    probs, features = session.run(None, {"x": x})
+    assert probs.shape == (*full.shape[:2], len(keep))
+    weight, bias = head_weights(model)
+    logits = features @ weight + bias
+    whole = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    whole /= whole.sum(axis=-1, keepdims=True)
+    np.testing.assert_allclose(whole, full, rtol=1e-3, atol=1e-5)
+
+
+def test_line_scores_are_the_scores_of_the_decoded_lines():
+    from ocrmill.pipeline.recognize import decode_readings, line_scores
+
+    rng = np.random.default_rng(8)
+    idx = rng.integers(0, 4, size=(6, 12))
+    idx[0] = 0  # a line with nothing kept scores 0
+    best = rng.random((6, 12)).astype(np.float32)
+    readings = decode_readings(idx, best, ["", "a", "b", "c"], [1.0] * 6)
+    np.testing.assert_allclose(line_scores(idx, best), [r.score for r in readings], rtol=1e-6)
+
+
+def test_latin_first_rescores_only_the_doubtful_rows_with_the_whole_head():
+    from ocrmill.pipeline.latin_first import LatinFirst
+
+    seen: list[np.ndarray] = []
+
+    def whole_head(features):
+        seen.append(features)
+        return np.full(features.shape[:2], 4), np.full(features.shape[:2], 0.75, np.float32)
+
+    head = LatinFirst(whole_head, np.array([0, 2, 5]), ["", "a", "b", "c", "d", "e"])
+    features = np.random.default_rng(11).normal(size=(3, 5, 4)).astype(np.float32)
+    latin = np.full((3, 5, 3), 0.005, np.float32)
+    latin[0, :, 1] = 0.99  # row 0: Latin class 1 (whole class 2) read with confidence
+    latin[1, :, 2] = 0.5  # row 1: doubtful
+    latin[2, :, 0] = 0.99  # row 2: nothing read (score 0): doubtful
+    idx, best = head.top1(latin, features, below=0.9)
+    assert idx[0].tolist() == [2] * 5 and np.allclose(best[0], 0.99)
+    assert idx[1:].tolist() == [[4] * 5] * 2 and np.allclose(best[1:], 0.75)
+    assert len(seen) == 1 and np.array_equal(seen[0], features[1:])
+
+
+def test_the_whole_head_model_gives_the_best_class_of_the_model_output(tmp_path):
+    from ocrmill.backends.onnx import OnnxBackend
+    from ocrmill.backends.rec_head import restrict_classes, whole_head_model
+
+    model = onnx.load(str(shipped_model_dir() / SHIPPED_REC))
+    x = np.random.default_rng(6).random((2, 3, 48, 192), dtype=np.float32)
+    full = _session(model).run(None, {"x": x})[0]
+    _, features = _session(restrict_classes(model, [0, 1, 2], features=True)).run(None, {"x": x})
+    path = tmp_path / "head.onnx"
+    onnx.save(whole_head_model(model, {"k": "v"}), str(path))
+    head = OnnxBackend(path, BackendConfig())
+    idx, best = head.run_all(features)
+    assert head.metadata() == {"k": "v"}
+    assert np.array_equal(idx, full.argmax(axis=-1))
+    np.testing.assert_allclose(best, full.max(axis=-1), rtol=1e-4, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    from ocrmill.engine import Engine
+
+    cache = tmp_path_factory.mktemp("cache")
+
+    def make(charset: str) -> Engine:
+        return Engine(
+            Config(models=ModelPaths(charset=charset), backend=BackendConfig(cache_dir=cache))
+        )
+
+    return make("auto"), make("all")
+
+
+def test_auto_is_the_latin_head_with_the_whole_head_beside_it(engines):
+    auto, whole = engines
+    assert auto.files.rec_head is not None and auto.files.rec_head.is_file()
+    assert "auto" in auto.files.rec.name
+    assert auto.vocabulary == whole.vocabulary  # decoded in the whole head's classes
+    text = "Invoice 2024-117: total 42.50 EUR"
+    image = np.asarray(render_text(text, size=36))
+    assert auto.read(image).text == whole.read(image).text == text
+
+
+def test_auto_reads_every_line_like_all_when_every_line_is_doubtful(engines):
+    import dataclasses
+
+    from ocrmill.config import RecOptions
+
+    auto, whole = engines
+    crops = [
+        np.asarray(render_text(t, size=s))
+        for t, s in [("Total 12.50", 30), ("grüße aus Köln", 40), ("x", 24), ("#42/7 ok", 28)]
+    ]
+    opts = dataclasses.replace(RecOptions(), latin_first_below=1.01)
+    got = auto._read_crops(crops, opts)
+    expected = whole._read_crops(crops, opts)
+    assert [r.text for r in got] == [r.text for r in expected]
+    np.testing.assert_allclose([r.score for r in got], [r.score for r in expected], atol=1e-4)
+
+
+SROIE_000 = Path(__file__).resolve().parents[2] / "shared/data/docs/sroie/sroie_train_000.jpg"
+
+
+@pytest.mark.skipif(not SROIE_000.is_file(), reason="needs ../shared/data (SROIE receipt 000)")
+def test_auto_reads_the_chinese_lines_of_a_receipt(engines):
+    auto, whole = engines
+    image = np.asarray(Image.open(SROIE_000).convert("RGB"))
+    text = auto.read(image).text
+    assert "谢谢" in text and "谢谢" in whole.read(image).text  # read by the whole head
+    assert "TAN WOON YANN" in text.upper()

@@ -81,9 +81,9 @@ def recognized_rows(engine, monkeypatch) -> list[int]:
     rows: list[int] = []
     run = engine._run_rec
 
-    def counting(batch):
+    def counting(batch, **options):
         rows.append(len(batch))
-        return run(batch)
+        return run(batch, **options)
 
     monkeypatch.setattr(engine, "_run_rec", counting)
     return rows

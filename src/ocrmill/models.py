@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import hashlib
 import importlib.util
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ class ModelFiles:
     rec: Path
     cls: Path
     rec_dict: Path | None  # None: read the character list from the rec model's metadata
+    # charset "auto": the recognizer's whole head as a model of its own (features in, best
+    # class and probability out; its metadata: the whole vocabulary and ``keep``, the
+    # classes ``rec`` scores); None otherwise.
+    rec_head: Path | None = None
 
 
 def _package_dir(package: str, hint: str) -> Path:
@@ -173,7 +178,10 @@ def restrict_recognizer(files: ModelFiles, charset: str, cache_dir: Path) -> Mod
 
     The restricted model is written once to ``cache_dir/rec/`` (keyed by the model and
     dictionary contents) with its own character list in its metadata, and reused from then
-    on. ``charset="all"`` returns ``files`` unchanged.
+    on. ``charset="all"`` returns ``files`` unchanged. ``charset="auto"``: the Latin head,
+    which also outputs the head's input, and beside it the whole head and dictionary
+    (``rec_head``), with which the engine reads again the lines the Latin head reads
+    doubtfully.
     """
     from ocrmill.charsets import check_charset
 
@@ -184,12 +192,13 @@ def restrict_recognizer(files: ModelFiles, charset: str, cache_dir: Path) -> Mod
         f"|{charset}|{_RESTRICTED_FORMAT}".encode()
     ).hexdigest()[:24]
     path = cache_dir / "rec" / f"{files.rec.stem}-{charset}-{key}.onnx"
-    if not path.is_file():
-        _write_restricted(files, charset, path)
-    return dataclasses.replace(files, rec=path, rec_dict=None)
+    head = path.with_name(f"{path.stem}-head.onnx") if charset == "auto" else None
+    if not path.is_file() or (head is not None and not head.is_file()):
+        _write_restricted(files, charset, path, head)
+    return dataclasses.replace(files, rec=path, rec_dict=None, rec_head=head)
 
 
-def _write_restricted(files: ModelFiles, charset: str, path: Path) -> None:
+def _write_restricted(files: ModelFiles, charset: str, path: Path, head: Path | None) -> None:
     try:
         import onnx
     except ImportError:
@@ -197,7 +206,7 @@ def _write_restricted(files: ModelFiles, charset: str, path: Path) -> None:
             "restricting the recognizer's charset needs onnx (pip install onnx)"
         ) from None
     from ocrmill.atomic import write_atomically
-    from ocrmill.backends.rec_head import restrict_classes
+    from ocrmill.backends.rec_head import restrict_classes, whole_head_model
     from ocrmill.charsets import class_subset
 
     try:
@@ -216,8 +225,15 @@ def _write_restricted(files: ModelFiles, charset: str, path: Path) -> None:
         chars, source = parse_character_list(meta["character"]), f"{files.rec} metadata"
     num_classes = _head_classes(model)
     vocabulary = ctc_vocabulary(chars, num_classes, source)
-    keep = class_subset(vocabulary, charset)
-    restricted = restrict_classes(model, keep)
+    keep = class_subset(vocabulary, "latin" if charset == "auto" else charset)
+    if head is not None:
+        metadata = {
+            "ocrmill_vocabulary": json.dumps(vocabulary, ensure_ascii=False),
+            "ocrmill_keep": ",".join(map(str, keep)),
+        }
+        whole = whole_head_model(model, metadata)
+        write_atomically(head, lambda tmp: onnx.save(whole, str(tmp)))
+    restricted = restrict_classes(model, keep, features=head is not None)
     # The kept characters (the blank is implicit) as the model's own dictionary.
     kept_chars = "\n".join(vocabulary[i] for i in keep[1:])
     del restricted.metadata_props[:]

@@ -58,7 +58,10 @@ def execution_providers(config: BackendConfig, available: list[str]) -> list[Pro
 class OnnxBackend:
     """One ``onnxruntime.InferenceSession`` for one model file."""
 
-    def __init__(self, model_path: Path, config: BackendConfig) -> None:
+    def __init__(self, model_path: Path, config: BackendConfig, *, spinning: bool = True) -> None:
+        """``spinning=False``: the session's threads sleep as soon as a run ends. For a small
+        model run between the runs of a big one: threads left spinning after it compete
+        with the big model's threads for the cores."""
         import onnxruntime as ort
 
         self.model_path = Path(model_path)
@@ -70,6 +73,8 @@ class OnnxBackend:
             options.intra_op_num_threads = config.threads
         options.enable_cpu_mem_arena = config.enable_cpu_mem_arena
         options.log_severity_level = 3
+        if not spinning:
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         providers = execution_providers(config, ort.get_available_providers())
         try:
             self._session = ort.InferenceSession(
@@ -89,18 +94,26 @@ class OnnxBackend:
         if len(inputs) != 1:
             raise ModelError(f"{self.model_path}: expected one input, found {len(inputs)}")
         self._input_name = inputs[0].name
-        self._output_names = [self._session.get_outputs()[0].name]
+        self._all_output_names = [o.name for o in self._session.get_outputs()]
+        self._output_names = self._all_output_names[:1]
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        return self._run(self._output_names, batch)[0]
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the model, in its order."""
+        return self._run(self._all_output_names, batch)
+
+    def _run(self, names: list[str], batch: np.ndarray) -> list[np.ndarray]:
         try:
-            out = self._session.run(self._output_names, {self._input_name: batch})
+            out = self._session.run(names, {self._input_name: batch})
         except Exception as exc:
             if is_out_of_memory(exc):
                 raise ResourceLimitError(
                     f"{self.model_path.name}: out of memory on a batch of shape {batch.shape}"
                 ) from None
             raise
-        return np.asarray(out[0])
+        return [np.asarray(o) for o in out]
 
     def metadata(self) -> dict[str, str]:
         return dict(self._session.get_modelmeta().custom_metadata_map)

@@ -52,6 +52,7 @@ class OpenVinoBackend:
             raise ModelError(f"cannot load model {self.model_path}: {exc}") from None
         if len(compiled.inputs) != 1:
             raise ModelError(f"{self.model_path}: expected one input, found {len(compiled.inputs)}")
+        self._outputs = len(compiled.outputs)
         self._request = compiled.create_infer_request()
         self.providers: tuple[str, ...] = ("OpenVINO:CPU",)
 
@@ -59,6 +60,14 @@ class OpenVinoBackend:
         self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
         # The request reuses its output buffer on the next call: hand out a copy.
         return np.array(self._request.get_output_tensor(0).data, copy=True)
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the model, in its order."""
+        self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
+        return [
+            np.array(self._request.get_output_tensor(i).data, copy=True)
+            for i in range(self._outputs)
+        ]
 
     def metadata(self) -> dict[str, str]:
         info = self._model.get_rt_info()

@@ -108,8 +108,9 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--charset",
         choices=CHARSETS,
-        help="characters the recognizer may read: all (default) or latin (faster; Latin "
-        "letters, digits, punctuation and currency only: nothing else can be read)",
+        help="characters the recognizer may read: auto (default: on a CPU, Latin first and "
+        "every script for lines read doubtfully), all (every script), or latin (fastest; "
+        "Latin letters, digits, punctuation and currency only: nothing else can be read)",
     )
     group.add_argument(
         "--max-pixels", type=positive_int, metavar="N", help="refuse images with more pixels"

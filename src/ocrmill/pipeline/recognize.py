@@ -112,6 +112,17 @@ def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, best
 
 
+def line_scores(idx: np.ndarray, best: np.ndarray) -> np.ndarray:
+    """Per row of a BxT batch: the score :func:`decode_readings` gives its line (the mean
+    probability of the steps that start a kept character; 0.0 when none is kept)."""
+    starts = np.ones(idx.shape, dtype=bool)
+    starts[:, 1:] = idx[:, 1:] != idx[:, :-1]
+    kept = starts & (idx != 0)
+    count = kept.sum(axis=1)
+    total = np.where(kept, best, 0.0).sum(axis=1, dtype=np.float64)
+    return np.divide(total, count, out=np.zeros(len(idx)), where=count > 0)
+
+
 def decode_readings(
     idx: np.ndarray, best: np.ndarray, vocabulary: Sequence[str], step_px: Sequence[float]
 ) -> list[Reading]:
