@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ocrmill.backends.restricted import restrict_recognizer
 from ocrmill.charsets import class_subset
 from ocrmill.config import BackendConfig, Config, ModelPaths
 from ocrmill.errors import ConfigError, ModelError
-from ocrmill.models import SHIPPED_REC, resolve_models, restrict_recognizer, shipped_model_dir
+from ocrmill.models import SHIPPED_REC, resolve_models, shipped_model_dir
 from tests.conftest import render_text
 
 onnx = pytest.importorskip("onnx")

@@ -3,7 +3,7 @@
 PP-OCRv6's recognizer scores 18,710 classes at every time step, ~15,700 of them CJK
 ideographs. A page known to be in a Latin-script language reads faster and without CJK
 look-alikes when the head scores only the characters such a page can hold: the restricted
-head (``models.restricted_recognizer``) keeps those classes and the softmax runs over them
+head (``backends.restricted``) keeps those classes and the softmax runs over them
 alone. A character outside the set can then never be read.
 """
 

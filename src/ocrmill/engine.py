@@ -21,6 +21,7 @@ import numpy as np
 
 from ocrmill.backends import create_backend
 from ocrmill.backends.base import cache_root, resolve_backend_name
+from ocrmill.backends.restricted import restrict_recognizer
 from ocrmill.backends.split import run_splitting
 from ocrmill.config import Config, ReadOptions, RecOptions
 from ocrmill.errors import InternalError, ModelError, OcrmillError, ResourceLimitError
@@ -30,7 +31,6 @@ from ocrmill.models import (
     parse_character_list,
     read_dict_file,
     resolve_models,
-    restrict_recognizer,
 )
 from ocrmill.pipeline import (
     classify,

@@ -42,7 +42,7 @@ class LatinFirst:
 
     @classmethod
     def from_metadata(cls, whole_head: WholeHead, metadata: Mapping[str, str]) -> LatinFirst:
-        """From the whole-head model's metadata (``models.restrict_recognizer`` writes it)."""
+        """From the whole-head model's metadata (``backends.restricted`` writes it)."""
         try:
             vocabulary = json.loads(metadata["ocrmill_vocabulary"])
             keep = np.array([int(i) for i in metadata["ocrmill_keep"].split(",")], np.int64)
