@@ -142,5 +142,6 @@ def test_doctor_names_the_backends_that_really_loaded(capsys):
         assert chosen and names[chosen.group(1)] == provider, out
     assert "OpenVINO CPU capabilities: " in out and "FP32" in out
     assert "workers:" in out and "device=cpu" in out
+    assert re.search(r"  charset auto: Latin head first.*; rec model \S+-auto-\S+\.onnx\n", out)
     forced = run_cli("doctor", "--device", "cpu", env_extra={"OCRMILL_BACKEND_NAME": "onnxruntime"})
     assert "det=CPUExecutionProvider" in forced.stdout
