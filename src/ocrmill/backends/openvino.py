@@ -58,16 +58,16 @@ class OpenVinoBackend:
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
-        # The request reuses its output buffer on the next call: hand out a copy.
-        return np.array(self._request.get_output_tensor(0).data, copy=True)
+        return self._output(0)
 
     def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
         """Every output of the model, in its order."""
         self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})
-        return [
-            np.array(self._request.get_output_tensor(i).data, copy=True)
-            for i in range(self._outputs)
-        ]
+        return [self._output(i) for i in range(self._outputs)]
+
+    def _output(self, index: int) -> np.ndarray:
+        # The request reuses its output buffers on the next call: hand out a copy.
+        return np.array(self._request.get_output_tensor(index).data, copy=True)
 
     def metadata(self) -> dict[str, str]:
         info = self._model.get_rt_info()

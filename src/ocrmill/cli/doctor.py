@@ -69,14 +69,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             engine = Engine(dataclasses.replace(config, backend=backend))
             loaded = ", ".join(f"{role}={'/'.join(p)}" for role, p in engine.providers.items())
             print(f"engine on {device}: {loaded}")
-            charset = config.models.charset
-            if charset == "auto":
-                charset = (
+            reads: str = config.models.charset
+            if reads == "auto":
+                reads = (
                     "auto: Latin head first, the whole head for doubtful lines"
                     if engine.files.rec_head is not None
                     else "auto: every script (the whole head)"
                 )
-            print(f"  charset {charset}; rec model {engine.files.rec.name}")
+            print(f"  charset {reads}; rec model {engine.files.rec.name}")
         except OcrmillError as exc:
             print(f"engine on {device}: ERROR {exc.message}")
             continue
