@@ -132,7 +132,7 @@ def decode_readings(
     ``step_px[b]``: crop pixels per time step of row ``b``."""
     out: list[Reading] = []
     last = idx.shape[1] - 1
-    for row, probs, px in zip(idx, best, step_px):
+    for row, probs, px, score in zip(idx, best, step_px, line_scores(idx, best).tolist()):
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
         ends = np.r_[starts[1:] - 1, last]
         kept = row[starts] != 0
@@ -148,7 +148,6 @@ def decode_readings(
             chars.append(token)
             spans.extend([(s, e)] * len(token))
             scores.extend([float(probs[s])] * len(token))
-        score = float(np.mean(probs[starts], dtype=np.float64))
         out.append(Reading("".join(chars), score, tuple(spans), tuple(scores), float(px)))
     return out
 
