@@ -75,7 +75,6 @@ class PoolExecutor:
         self._slots = max_in_flight
         self._owns_pool = owns_pool
         self._feeders: set[_Feeder] = set()
-        self._config: Config | None = None  # set when the executor started its own pool
         self._recorded = False
         self._closed = False
 
@@ -102,17 +101,17 @@ class PoolExecutor:
 
         pool = WorkerPool(plan, config, pool_config).start(wait_ready=wait_ready)
         executor = cls(pool, max_in_flight=max_in_flight, owns_pool=True)
-        executor._config = config
         if wait_ready:
             executor._record_footprints()
         return executor
 
     def _record_footprints(self) -> None:
-        """Remember the GPU memory the pool's ready workers measured (for the next plan)."""
+        """Remember the GPU memory the ready workers of a pool it started measured (for the
+        next plan)."""
         from ocrmill.runtime.plan import record_footprints
 
-        if self._config is not None and not self._recorded and self.pool.ready:
-            record_footprints(self._config, self.pool.metrics()["workers"])
+        if self._owns_pool and not self._recorded and self.pool.ready:
+            record_footprints(self.pool.config, self.pool.metrics()["workers"])
             self._recorded = True
 
     def map(self, tasks: Iterable[Task], stop: threading.Event) -> Iterator[tuple[Task, Result]]:
