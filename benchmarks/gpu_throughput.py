@@ -104,7 +104,7 @@ def run_case(
     gpu_index: int,
 ) -> dict[str, Any]:
     from ocrmill.runtime.pool import PoolConfig, WorkerPool
-    from ocrmill.runtime.tasks import Task
+    from ocrmill.tasks import Task
 
     batch = 1 if sequential else max_batch
     pool_config = PoolConfig(max_batch=batch, max_batch_gpu=batch, queue_size=4096)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from ocrmill.batch.sources import iter_tasks
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 
 def touch(path: Path, data: bytes = b"x") -> Path:

@@ -61,7 +61,7 @@ def test_gpu_engine_reads_like_the_cpu_engine(page):
 def test_gpu_worker_reports_its_memory(page):
     from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
     from ocrmill.runtime.pool import WorkerPool
-    from ocrmill.runtime.tasks import Task
+    from ocrmill.tasks import Task
 
     plan = WorkerPlan((WorkerSlot("cuda:0", 2),), ())
     with WorkerPool(plan, Config()) as pool:
@@ -101,7 +101,7 @@ SEED_000 = textwrap.dedent(
         from ocrmill.config import Config
         from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
         from ocrmill.runtime.pool import WorkerPool
-        from ocrmill.runtime.tasks import Task
+        from ocrmill.tasks import Task
 
         page = np.load(sys.argv[1])
         plan = WorkerPlan((WorkerSlot("cuda:0", 1), WorkerSlot("cuda:0", 1)), ())

@@ -13,7 +13,7 @@ import pytest
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import PoolConfig, PoolStartError, QueueFullError, WorkerPool
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 FAKE = "tests.fault.engines:fake_engine"
 
@@ -181,7 +181,7 @@ import sys
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import WorkerPool
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
 with WorkerPool(plan, Config()) as pool:
     futures = [pool.submit(Task(id=i, source={str(img)!r}, name="line")) for i in range(4)]
@@ -220,7 +220,7 @@ import sys, time
 from ocrmill.config import Config
 from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import PoolConfig, WorkerPool
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 plan = WorkerPlan((WorkerSlot("cpu", 1), WorkerSlot("cpu", 1)), ())
 pool = WorkerPool(plan, Config(), PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)).start()
 pool.submit(Task(id=1, source=b"hang", name="hang"))

@@ -27,7 +27,7 @@ from ocrmill.batch.sources import iter_tasks
 from ocrmill.config import Config, ReadOptions, load_config
 from ocrmill.errors import ExitCode
 from ocrmill.results import Result
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 log = logging.getLogger("ocrmill")
 
@@ -116,7 +116,7 @@ def run(
 
     ``inputs``: paths, directories (recursive), globs, ``@list.txt``, ``-`` (stdin), PDFs
     (one record per page), encoded bytes, numpy arrays, PIL images or
-    :class:`~ocrmill.runtime.tasks.Task` s. ``outputs``: a path (JSONL; ``-`` for stdout),
+    :class:`~ocrmill.tasks.Task` s. ``outputs``: a path (JSONL; ``-`` for stdout),
     a :class:`~ocrmill.batch.sinks.Sink`, a callable taking each record, or a list of them.
 
     Without an ``executor`` a worker pool is planned for ``workers``/``device`` (see

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from ocrmill.config import Config
 from ocrmill.errors import PoolClosedError, QueueFullError
 from ocrmill.results import Result
-from ocrmill.runtime.tasks import EngineLike, Task, run_tasks
+from ocrmill.runtime.tasks import EngineLike, run_tasks
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.runtime.plan import WorkerPlan

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 
 from ocrmill.atomic import write_text_atomically
 from ocrmill.results import PageFailure, PageResult, Result
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.outputs.pdf import LayeredPdf

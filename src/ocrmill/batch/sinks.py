@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import IO, Any, NamedTuple, Protocol, runtime_checkable
 
 from ocrmill.results import RecordKey, Result, result_from_json, result_to_json
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 _CHUNK = 64 * 1024
 

@@ -1,4 +1,4 @@
-"""What to read: inputs of every kind turned, lazily, into :class:`~ocrmill.runtime.tasks.Task` s
+"""What to read: inputs of every kind turned, lazily, into :class:`~ocrmill.tasks.Task` s
 (runs in the parent process).
 
 :func:`iter_tasks` takes specs (strings or paths), encoded bytes, arrays, PIL images and
@@ -15,7 +15,7 @@ A path read from stdin or a list file is taken as is (a file or a directory; no 
 ``@`` expansion). Everything is a generator: nothing is listed into memory up front, so the
 first input is produced before the source is exhausted, however large it is. An input that
 cannot be resolved becomes a task carrying its failure record
-(:meth:`~ocrmill.runtime.tasks.Task.failed`), in its place; this module never raises for a
+(:meth:`~ocrmill.tasks.Task.failed`), in its place; this module never raises for a
 bad input. :func:`pdf_tasks` is the one place a PDF becomes its pages.
 """
 
@@ -31,7 +31,7 @@ from ocrmill.config import ReadOptions
 from ocrmill.errors import EmptyInputError, InputError, InputNotFoundError, OcrmillError
 from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
 from ocrmill.results import PageFailure
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.pipeline.decode import ImageSource

@@ -19,7 +19,7 @@ from ocrmill.cli.options import (
 )
 from ocrmill.errors import DocumentError, ExitCode
 from ocrmill.results import PageFailure, PageResult, Result
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.outputs.pdf import LayeredPdf

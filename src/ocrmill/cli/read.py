@@ -9,7 +9,7 @@ from typing import TextIO
 
 from ocrmill.cli.options import add_engine_options, config_from_args
 from ocrmill.results import PageFailure, Result, result_to_json
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 READ_BATCH = 8  # inputs per engine call (recognition batched across them)
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
     import ray.data
 
-    from ocrmill.runtime.tasks import Task
+    from ocrmill.tasks import Task
 
 log = logging.getLogger(__name__)
 

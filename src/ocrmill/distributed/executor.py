@@ -24,7 +24,7 @@ from ocrmill.distributed.dataset import (
 )
 from ocrmill.distributed.plan import ActorPlan, plan_actors
 from ocrmill.results import Result, result_from_json
-from ocrmill.runtime.tasks import Task, TaskKind
+from ocrmill.tasks import Task, TaskKind
 
 if TYPE_CHECKING:
     import pyarrow as pa

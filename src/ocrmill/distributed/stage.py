@@ -42,8 +42,8 @@ from ocrmill.batch.sources import pdf_tasks
 from ocrmill.config import Config, ReadOptions
 from ocrmill.errors import InputError
 from ocrmill.results import PageFailure, Result, result_to_json
-from ocrmill.runtime.tasks import Task, TaskKind
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY
+from ocrmill.tasks import Task, TaskKind
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Union
 
 if TYPE_CHECKING:
     from ocrmill.results import Result
-    from ocrmill.runtime.tasks import Task
+    from ocrmill.tasks import Task
 
 
 class WorkerState(enum.Enum):

@@ -53,8 +53,9 @@ from ocrmill.runtime.messages import (
 )
 from ocrmill.runtime.plan import WorkerPlan
 from ocrmill.runtime.retry import LossCause, RetryLedger
-from ocrmill.runtime.tasks import Task, scaled_timeout
+from ocrmill.runtime.tasks import scaled_timeout
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, WorkerSpec, worker_main
+from ocrmill.tasks import Task
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ocrmill.errors import OcrmillError, TaskTimeoutError, WorkerCrashedError
 from ocrmill.results import PageFailure
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 
 
 class LossCause(enum.Enum):

@@ -1,5 +1,5 @@
-"""The unit of work every executor runs: a :class:`Task` (one image, one PDF page or one
-video frame), how a batch of tasks is read with an engine, and how long one may take.
+"""How a batch of :class:`~ocrmill.tasks.Task` s is read with an engine, and how long one
+may take.
 
 ``run_tasks`` runs wherever the engine lives (a pool worker, a Ray actor's worker, or the
 caller's own process for the serial executor); everything else is cheap and runs anywhere.
@@ -8,56 +8,17 @@ caller's own process for the serial executor); everything else is cheap and runs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ocrmill.config import Config, ReadOptions
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from ocrmill.results import PageFailure, RecordKey, Result
-
-TaskKind = Literal["image", "pdf"]
+    from ocrmill.results import Result
 
 TIMEOUT_REFERENCE_PIXELS = 36_000_000
 """A task timeout covers pages up to this many pixels (6000 x 6000: an A4 page at 600 dpi);
 bigger pages get proportionally longer (see :func:`scaled_timeout`)."""
-
-
-@dataclass(frozen=True)
-class Task:
-    """One unit of work: an image (a path, encoded bytes, or an RGB uint8 array such as a
-    video frame) or one page of a PDF file.
-
-    ``name`` becomes the record's ``input``; ``page`` its 0-based page: of a PDF, or of a
-    multi-page image such as a TIFF (``None`` for an image read as a whole); ``pages`` how
-    many pages its document has (when known: outputs written per document wait for all). ``options`` are per-task read options (``None``: the engine's defaults).
-    ``id`` is unique within one executor's run. A task whose input failed before it could
-    be read (a missing file, a PDF whose pages cannot be counted) carries that ``failure``:
-    executors return it as the task's record without reading anything, in its place in
-    the order.
-    """
-
-    id: int
-    source: str | bytes | np.ndarray
-    name: str
-    kind: TaskKind = "image"
-    page: int | None = None
-    pdf_dpi: int = 200
-    options: ReadOptions | None = None
-    failure: PageFailure | None = None
-    pages: int | None = None
-
-    @classmethod
-    def failed(cls, failure: PageFailure) -> Task:
-        """A task that only carries the record of an input that could not be read."""
-        return cls(id=0, source="", name=failure.input, page=failure.page, failure=failure)
-
-    @property
-    def key(self) -> RecordKey:
-        """The identity of this task's record in an output: ``(input, page)``."""
-        return (self.name, self.page)
 
 
 class EngineLike(Protocol):

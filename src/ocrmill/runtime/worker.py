@@ -26,10 +26,10 @@ from ocrmill.runtime.messages import Fatal, Ready, Results, RunTasks, Sized, Sto
 from ocrmill.runtime.tasks import (
     TIMEOUT_REFERENCE_PIXELS,
     EngineLike,
-    Task,
     run_tasks,
     task_pixels,
 )
+from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection

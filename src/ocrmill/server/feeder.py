@@ -30,9 +30,9 @@ from ocrmill.config import ReadOptions
 from ocrmill.errors import OcrmillError
 from ocrmill.results import PageFailure, Result, result_to_json
 from ocrmill.runtime.pool import WorkerPool
-from ocrmill.runtime.tasks import Task
 from ocrmill.server.metrics import ServerMetrics
 from ocrmill.server.store import AsyncJobStore, Completion, ItemRow, JobCounters, JobStatus
+from ocrmill.tasks import Task
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,6 @@ from ocrmill.config import ReadOptions
 from ocrmill.errors import ConfigError, OcrmillError
 from ocrmill.results import Result
 from ocrmill.runtime.pool import PoolClosedError, QueueFullError, WorkerPool
-from ocrmill.runtime.tasks import Task
 from ocrmill.server.admission import Admission
 from ocrmill.server.api_errors import ApiError, overloaded
 from ocrmill.server.expiry import JobExpiry
@@ -31,6 +30,7 @@ from ocrmill.server.jobs import JobManager
 from ocrmill.server.metrics import ServerMetrics, Snapshot, gpu_memory_by_device
 from ocrmill.server.settings import ServerSettings
 from ocrmill.server.store import AsyncJobStore
+from ocrmill.tasks import Task
 
 log = logging.getLogger(__name__)
 

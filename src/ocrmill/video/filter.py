@@ -26,7 +26,7 @@ from ocrmill.batch.executors import Executor, PoolExecutor
 from ocrmill.config import Config, ReadOptions, load_config
 from ocrmill.errors import ConfigError, InputError, OcrmillError, as_ocrmill_error
 from ocrmill.results import SCHEMA_VERSION, PageFailure, PageResult, Result
-from ocrmill.runtime.tasks import Task
+from ocrmill.tasks import Task
 from ocrmill.video.area import text_area_ratio
 from ocrmill.video.frames import Timeline, VideoReader
 from ocrmill.video.sampling import Sampling, plan_targets
