@@ -147,3 +147,47 @@ def test_a_corrupt_model_is_a_model_error_naming_it(tmp_path):
     bad.write_bytes(b"\x08\x01garbage, not a protobuf model")
     with pytest.raises(ModelError, match=r"det\.onnx"):
         base.create_backend(bad, BackendConfig(), "det")
+
+
+# -- the protocol: every backend answers run, run_all and run_top1 ----------------------------
+
+
+def _backend_classes() -> list[type]:
+    from ocrmill.backends.onnx import OnnxBackend
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.backends.torch import TorchBackend
+
+    return [OnnxBackend, OpenVinoBackend, TorchBackend]
+
+
+@pytest.mark.parametrize("cls", _backend_classes(), ids=lambda cls: cls.__name__)
+def test_every_backend_implements_the_whole_protocol(cls):
+    """The engine calls ``run_all`` and ``run_top1`` on any backend, never ``getattr``."""
+    from ocrmill.backends.base import InferenceBackend
+
+    assert InferenceBackend in cls.__mro__
+    for method in ("run", "run_all", "run_top1", "metadata"):
+        assert callable(getattr(cls, method)), method
+    assert cls.run_all is not InferenceBackend.run_all  # no default: each backend's own
+
+
+@pytest.mark.parametrize("name", ["onnxruntime", "openvino"])
+def test_run_top1_is_the_best_class_of_run(name):
+    """The protocol's default ``run_top1``: exactly ``top1(run(batch))``, as the engine read
+    before it called ``run_top1`` directly."""
+    import numpy as np
+
+    from ocrmill.backends.base import top1
+    from ocrmill.models import shipped_model_dir
+
+    if name == "openvino":
+        pytest.importorskip("openvino")
+    rec = shipped_model_dir() / "PP-OCRv6_rec_small.onnx"
+    backend = base._load(name, rec, BackendConfig(name=name, threads=1))
+    batch = np.random.default_rng(0).random((2, 3, 48, 160), dtype=np.float32)
+    idx, best = backend.run_top1(batch)
+    ref_idx, ref_best = top1(backend.run(batch))
+    assert np.array_equal(idx, ref_idx) and np.array_equal(best, ref_best)
+    assert idx.shape == best.shape == backend.run(batch).shape[:2]
+    (only,) = backend.run_all(batch)  # the shipped recognizer has one output
+    assert np.array_equal(only, backend.run(batch))

@@ -479,3 +479,30 @@ def test_cuda_run_top1(torch_backends, cache_dir):
     assert np.array_equal(idx, probs.argmax(axis=2))
     assert np.allclose(best, probs.max(axis=2))
     assert np.array_equal(idx, torch_backends["rec"].run(batch).argmax(axis=2))
+
+
+def test_run_all_gives_every_output_in_order(torch_backends, cpu_config, tmp_path, rng):
+    batch = _inputs("rec")
+    (only,) = torch_backends["rec"].run_all(batch)  # one output: the same as run
+    assert np.array_equal(only, torch_backends["rec"].run(batch))
+    # A model of two outputs (y = relu(x), z = -x): both come back, as float32, in order.
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 4, 4])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"]), helper.make_node("Neg", ["x"], ["z"])],
+        "two",
+        [x],
+        [
+            helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+            helper.make_tensor_value_info("z", TensorProto.FLOAT, None),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "two.onnx"
+    onnx.save(model, str(path))
+    backend = TorchBackend(path, cpu_config)
+    data = rng.standard_normal((1, 3, 4, 4)).astype(np.float32)
+    y, z = backend.run_all(data)
+    assert y.dtype == z.dtype == np.float32
+    assert np.array_equal(y, np.maximum(data, 0)) and np.array_equal(z, -data)
+    assert np.array_equal(backend.run(data), y)

@@ -257,13 +257,9 @@ class Engine:
         charset ``auto``, rows the Latin head reads under ``latin_below`` are scored by the
         whole head."""
         if self._latin_first is not None:
-            probs, features = self._rec.run_all(batch)[:2]  # type: ignore[attr-defined]
+            probs, features = self._rec.run_all(batch)[:2]
             return self._latin_first.top1(probs, features, latin_below)
-        top1 = getattr(self._rec, "run_top1", None)
-        if top1 is not None:
-            idx, best = top1(batch)
-            return np.asarray(idx), np.asarray(best)
-        return recognize.top1(self._rec.run(batch))
+        return self._rec.run_top1(batch)
 
     # -- stages -----------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ocrmill.backends.base import InferenceBackend
 from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError, ModelError, ResourceLimitError
@@ -55,7 +56,7 @@ def execution_providers(config: BackendConfig, available: list[str]) -> list[Pro
     return providers
 
 
-class OnnxBackend:
+class OnnxBackend(InferenceBackend):
     """One ``onnxruntime.InferenceSession`` for one model file."""
 
     def __init__(self, model_path: Path, config: BackendConfig, *, spinning: bool = True) -> None:

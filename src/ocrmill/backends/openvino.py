@@ -14,12 +14,12 @@ from typing import Any
 
 import numpy as np
 
-from ocrmill.backends.base import cache_root
+from ocrmill.backends.base import InferenceBackend, cache_root
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ModelError
 
 
-class OpenVinoBackend:
+class OpenVinoBackend(InferenceBackend):
     """One compiled OpenVINO model and its single infer request (one thread only)."""
 
     def __init__(self, model_path: Path, config: BackendConfig) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ocrmill.backends.base import cache_root
+from ocrmill.backends.base import InferenceBackend, cache_root
 from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError, ModelError, ResourceLimitError
@@ -252,7 +252,7 @@ def _is_out_of_memory(torch: Any, exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or is_out_of_memory(exc)
 
 
-class TorchBackend:
+class TorchBackend(InferenceBackend):
     """One ONNX model converted to torch, on the CPU or one CUDA device (one thread only)."""
 
     def __init__(self, model_path: Path, config: BackendConfig) -> None:
@@ -316,18 +316,21 @@ class TorchBackend:
 
     def _forward(self, batch: np.ndarray) -> Any:
         """The first output of the module on the device (float32, or float16 under fp16)."""
+        out = self._forward_all(batch)
+        if isinstance(out, (tuple, list)):
+            out = out[0]
+        return out
+
+    def _forward_all(self, batch: np.ndarray) -> Any:
+        """The module's output on the device: one tensor, or a tuple of them."""
         torch = self._torch
         x = self._to_device(batch)
         if self._fp16:
             # Autocast, not .half(): convolutions and matmuls run in fp16, while softmax,
             # pow and the reductions of the decomposed LayerNorms stay in fp32.
             with torch.autocast(device_type="cuda", dtype=torch.float16):
-                out = self._module(x)
-        else:
-            out = self._module(x)
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        return out
+                return self._module(x)
+        return self._module(x)
 
     def _out_of_memory(self, batch: np.ndarray) -> ResourceLimitError:
         # Called after the except block: the failed call's tensors are unreferenced by now,
@@ -346,6 +349,19 @@ class TorchBackend:
                 out = self._forward(batch)
                 (host,) = self._to_host(out.float())
                 return host
+        except Exception as exc:
+            if not _is_out_of_memory(torch, exc):
+                raise
+        raise self._out_of_memory(batch)
+
+    def run_all(self, batch: np.ndarray) -> list[np.ndarray]:
+        """Every output of the model, in its order, as float32."""
+        torch = self._torch
+        try:
+            with torch.inference_mode():
+                out = self._forward_all(batch)
+                outputs = out if isinstance(out, (tuple, list)) else (out,)
+                return self._to_host(*(o.float() for o in outputs))
         except Exception as exc:
             if not _is_out_of_memory(torch, exc):
                 raise

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ocrmill.backends.base import top1
 from ocrmill.config import RecOptions
 from ocrmill.errors import ModelError
 from ocrmill.pipeline.normalize import line_batch, scaled_width
@@ -103,13 +104,6 @@ def ctc_greedy_decode(probs: np.ndarray, vocabulary: Sequence[str]) -> list[tupl
     idx, best = top1(probs)
     readings = decode_readings(idx, best, vocabulary, [0.0] * len(idx))
     return [(r.text, r.score) for r in readings]
-
-
-def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per time step of a BxTxC batch: the best class (BxT) and its probability (BxT)."""
-    idx = probs.argmax(axis=2)
-    best = np.take_along_axis(probs, idx[..., None], axis=2)[..., 0]
-    return idx, best
 
 
 def line_scores(idx: np.ndarray, best: np.ndarray) -> np.ndarray:
