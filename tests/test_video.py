@@ -25,8 +25,14 @@ from ocrmill.runtime.plan import WorkerPlan, WorkerSlot  # noqa: E402
 from ocrmill.runtime.pool import PoolConfig, WorkerPool  # noqa: E402
 from ocrmill.video import (  # noqa: E402
     FilterSettings,
+    FrameScore,
+    SampleResult,
     Sampling,
+    VideoError,
+    VideoInfo,
     VideoReader,
+    VideoRecord,
+    VideoScore,
     decide,
     every_frame_indices,
     filter_videos,
@@ -230,15 +236,17 @@ BOX_TOL = 0.01
 def test_scores_per_frame_and_video(videos, box_pool):
     settings = FilterSettings(Sampling(frames=None, every=0.5), min_ratio=0.1, max_ratio=0.2)
     (sample,) = list(iter_samples([str(videos["boxes"])], box_pool, settings))
-    (record,) = sample["videos"]
-    assert record["ok"] and record["kind"] == "video" and record["frame_count"] == 20
-    assert [f["index"] for f in record["frames"]] == [0, 5, 10, 15]
-    assert [tag_index(f["text"]) for f in record["frames"]] == [0, 5, 10, 15]
-    ratios = [f["ratio"] for f in record["frames"]]
+    assert isinstance(sample, SampleResult)
+    (record,) = sample.videos
+    assert isinstance(record, VideoRecord) and record.info is not None and record.score
+    assert record.ok and record.to_dict()["kind"] == "video" and record.info.frame_count == 20
+    assert [f.index for f in record.frames] == [0, 5, 10, 15]
+    assert [tag_index(f.text) for f in record.frames] == [0, 5, 10, 15]
+    ratios = [f.ratio for f in record.frames]
     assert ratios == pytest.approx([0.125, 0.125, 0.25, 0.25], abs=BOX_TOL)
-    assert record["score"]["mean"] == pytest.approx(0.1875, abs=BOX_TOL)
-    assert record["score"]["min"] == min(ratios) and record["score"]["max"] == max(ratios)
-    assert record["in_range"] and sample["keep"]
+    assert record.score.mean == pytest.approx(0.1875, abs=BOX_TOL)
+    assert record.score.min == min(ratios) and record.score.max == max(ratios)
+    assert record.in_range and sample.keep
 
 
 def test_frames_in_flight_are_bounded(videos, monkeypatch):
@@ -262,7 +270,7 @@ def test_frames_in_flight_are_bounded(videos, monkeypatch):
         monkeypatch.setattr(pool, "submit", submit)
         settings = FilterSettings(Sampling(frames=20), max_frames_in_flight=2)
         (sample,) = iter_samples([str(videos["boxes"])], pool, settings)
-    assert len(sample["videos"][0]["frames"]) == 20
+    assert len(sample.videos[0].frames) == 20
     assert peak == 2
 
 
@@ -273,12 +281,12 @@ def test_any_and_all_decide_per_sample(videos, box_pool):
         mode: filter_videos(samples, frames=2, min_ratio=0.05, mode=mode, pool=box_pool)
         for mode in ("any", "all")
     }
-    assert [s["keep"] for s in by_mode["any"]] == [True, False, True, True]
-    assert [s["keep"] for s in by_mode["all"]] == [False, False, True, True]
-    first = by_mode["all"][0]["videos"]
-    assert [v["in_range"] for v in first] == [True, False]
-    assert [v["keep"] for v in first] == [False, False]  # the sample's decision
-    assert first[1]["score"] == {"mean": 0.0, "min": 0.0, "max": 0.0}
+    assert [s.keep for s in by_mode["any"]] == [True, False, True, True]
+    assert [s.keep for s in by_mode["all"]] == [False, False, True, True]
+    first = by_mode["all"][0].videos
+    assert [v.in_range for v in first] == [True, False]
+    assert [v.keep for v in first] == [False, False]  # the sample's decision
+    assert first[1].score == VideoScore(mean=0.0, min=0.0, max=0.0)
     assert decide([True, False], "any") and not decide([True, False], "all")
 
 
@@ -286,16 +294,22 @@ def test_unreadable_videos_get_error_records_and_the_rest_go_on(videos, box_pool
     missing = str(tmp_path / "missing.mp4")
     samples = [str(videos["truncated"]), str(videos["text_file"]), missing, str(videos["boxes"])]
     results = filter_videos(samples, frames=1, pool=box_pool)
-    errors = [s["videos"][0].get("error", {}).get("code") for s in results]
-    assert errors == ["corrupt_video", "unsupported_format", "input_not_found", None]
+    errors = [s.videos[0].error for s in results]
+    assert [e.code if e else None for e in errors] == [
+        "corrupt_video",
+        "unsupported_format",
+        "input_not_found",
+        None,
+    ]
     for sample, path in zip(results[:3], samples):
-        record = sample["videos"][0]
-        assert record["ok"] is False and record["input"] == path and not sample["keep"]
-        assert path in record["error"]["message"]
-    assert results[3]["videos"][0]["ok"] and results[3]["keep"]
+        (record,) = sample.videos
+        assert record.ok is False and record.input == path and not sample.keep
+        assert record.error is not None and path in record.error.message
+        assert record.score is None and record.frames == () and record.info is None
+    assert results[3].videos[0].ok and results[3].keep
     # The same error records inside a sample: with --any the readable video keeps it.
     (mixed,) = filter_videos([samples], frames=1, pool=box_pool, mode="any")
-    assert mixed["keep"] and sum(v["ok"] for v in mixed["videos"]) == 1
+    assert mixed.keep and sum(v.ok for v in mixed.videos) == 1
 
 
 def test_truncated_faststart_mp4_is_corrupt(tmp_path, box_pool):
@@ -303,7 +317,45 @@ def test_truncated_faststart_mp4_is_corrupt(tmp_path, box_pool):
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])  # the index survives, the frames do not
     (sample,) = filter_videos([str(path)], frames=5, pool=box_pool)
-    assert sample["videos"][0]["error"]["code"] == "corrupt_video"
+    error = sample.videos[0].error
+    assert error is not None and error.code == "corrupt_video"
+
+
+def test_records_are_written_as_the_documented_json():
+    """Keys in the README's order, the same rounding: byte for byte what the records were
+    when they were dicts."""
+    from ocrmill.results import TextLine
+
+    box = ((80.0, 60.0), (240.0, 60.0), (240.0, 120.0), (80.0, 120.0))
+    line = TextLine("v109", 1.0, box)
+    info = VideoInfo(320, 240, 10.0, 20, 2.0, "metadata", "seek", 20)
+    frames = (
+        FrameScore(0, 0.0, 0.125896, "v109", (line,)),
+        FrameScore(19, 1.9, 0.0, "", ()),
+    )
+    score = VideoScore(mean=0.062948, min=0.0, max=0.125896)
+    read = VideoRecord("a.mp4", 0, True, True, info, Sampling(frames=2), frames, score)
+    assert read.ok and read.to_json() == (
+        '{"schema":1,"kind":"video","input":"a.mp4","sample":0,"ok":true,"width":320,'
+        '"height":240,"fps":10.0,"frame_count":20,"duration":2.0,"timeline":"metadata",'
+        '"decoder":"seek","frames_decoded":20,"sampling":{"frames":2},"frames":[{"index":0,'
+        '"time":0.0,"ratio":0.125896,"text":"v109","lines":[{"text":"v109","score":1.0,'
+        '"box":[[80.0,60.0],[240.0,60.0],[240.0,120.0],[80.0,120.0]],"words":[]}]},'
+        '{"index":19,"time":1.9,"ratio":0.0,"text":"","lines":[]}],'
+        '"score":{"mean":0.062948,"min":0.0,"max":0.125896},"in_range":true,"keep":true}'
+    )
+    error = VideoError("corrupt_video", "b.mp4: damaged or truncated vidéo")
+    failed = VideoRecord("b.mp4", 1, in_range=False, keep=False, error=error)
+    assert not failed.ok and failed.to_json() == (
+        '{"schema":1,"kind":"video","input":"b.mp4","sample":1,"ok":false,'
+        '"error":{"code":"corrupt_video","message":"b.mp4: damaged or truncated vidéo"},'
+        '"in_range":false,"keep":false}'
+    )
+    every = VideoRecord("c.mp4", 2, False, False, info, Sampling(None, every=0.5), (), score)
+    assert '"sampling":{"every":0.5},"frames":[],' in every.to_json()
+    sample = SampleResult(1, False, (failed,))
+    assert sample.to_dict() == {"sample": 1, "keep": False, "videos": [failed.to_dict()]}
+    assert json.loads(read.to_json()) == read.to_dict()
 
 
 def test_filter_settings_are_validated():
@@ -379,13 +431,14 @@ def test_real_models_measure_the_text_area(tmp_path):
         (text, blank) = filter_videos(
             [str(text_video), str(blank_video)], frames=2, min_ratio=0.05, pool=pool
         )
-    record = text["videos"][0]
-    assert [f["index"] for f in record["frames"]] == [0, 9]
-    for frame in record["frames"]:
-        assert 0.95 * ink <= frame["ratio"] <= 1.2 * em, (frame["ratio"], ink, em)
-        assert "SECOND LINE 2024" in frame["text"]
-    assert text["keep"] and not blank["keep"]
-    assert blank["videos"][0]["score"]["max"] <= 0.002  # nothing (or a speck) detected
+    record = text.videos[0]
+    assert [f.index for f in record.frames] == [0, 9]
+    for frame in record.frames:
+        assert 0.95 * ink <= frame.ratio <= 1.2 * em, (frame.ratio, ink, em)
+        assert "SECOND LINE 2024" in frame.text
+    assert text.keep and not blank.keep
+    blank_score = blank.videos[0].score
+    assert blank_score is not None and blank_score.max <= 0.002  # nothing (or a speck) read
 
 
 def test_filter_videos_plans_gpu_workers_where_there_is_a_gpu(videos, monkeypatch):
@@ -413,7 +466,7 @@ def test_filter_videos_plans_gpu_workers_where_there_is_a_gpu(videos, monkeypatc
         [str(videos["boxes"])], frames=1, workers=1, engine_factory=BOX_ENGINE
     )
     assert [slot.device for slot in plans[0].slots] == ["cuda:0"]
-    assert sample["videos"][0]["ok"]
+    assert sample.videos[0].ok
 
 
 @pytest.mark.slow
@@ -434,8 +487,9 @@ def test_real_models_score_a_scene_without_text_zero_and_captions_by_their_area(
             frames=5,
             pool=pool,
         )
-    bare_record, subtitled_record = bare["videos"][0], subtitled["videos"][0]
-    assert bare_record["score"]["max"] < 0.01, [f["lines"] for f in bare_record["frames"]]
-    assert 0.06 <= subtitled_record["score"]["min"] <= subtitled_record["score"]["max"] <= 0.2
-    for frame in subtitled_record["frames"]:
-        assert "old station" in frame["text"]
+    bare_record, subtitled_record = bare.videos[0], subtitled.videos[0]
+    assert bare_record.score is not None and subtitled_record.score is not None
+    assert bare_record.score.max < 0.01, [f.lines for f in bare_record.frames]
+    assert 0.06 <= subtitled_record.score.min <= subtitled_record.score.max <= 0.2
+    for frame in subtitled_record.frames:
+        assert "old station" in frame.text
