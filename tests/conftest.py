@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from ocrmill.backends.base import InferenceBackend
+
 
 def render_text(
     text: str,
@@ -47,14 +49,17 @@ def write_text_pdf(path, texts=("First page text", "Second page text")) -> None:
     pages[0].save(path, save_all=True, append_images=pages[1:], resolution=150)
 
 
-class WrappedBackend:
-    """A real backend whose ``run`` is replaced (to spy on batches or fake failures)."""
+class WrappedBackend(InferenceBackend):
+    """A real backend whose ``run`` is replaced (to spy on batches or fake failures);
+    ``run_top1`` is the protocol's, from that ``run``."""
 
     def __init__(self, real, run) -> None:
         self.model_path, self.providers = real.model_path, real.providers
         self.run, self.metadata = run, real.metadata
-        if hasattr(real, "run_all"):  # charset auto's recognizer: its other outputs as they are
-            self.run_all = lambda batch: [run(batch), *real.run_all(batch)[1:]]
+        self.real = real
+
+    def run_all(self, batch):  # charset auto's recognizer: its other outputs as they are
+        return [self.run(batch), *self.real.run_all(batch)[1:]]
 
 
 @pytest.fixture(scope="session")

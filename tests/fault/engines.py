@@ -4,11 +4,17 @@ An input is ``bytes`` (or a path to a file holding them, or a PNG file whose ``c
 chunk holds one, so a page can have a real size) with a command:
 
 * ``ok:TEXT`` - read ``TEXT``;  ``slow:SECONDS:TEXT`` - the same after sleeping;
+* ``wait:PATH:TEXT`` - read ``TEXT`` once the file ``PATH`` exists (a gate the test opens, so
+  the order of events is the test's, not the machine's speed; gives up after
+  ``GATE_TIMEOUT_S``);
 * ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
   (then create it), so a retry succeeds;
 * ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
 * ``bad`` - an input error record;  ``gpu-oom:TEXT`` - a ``resource_limit`` record on a GPU
   worker (out of GPU memory), ``TEXT`` read on a CPU worker.
+
+With ``FAKE_ENGINE_READ_LOG=PATH`` in the environment, every input's name is appended to
+``PATH`` as it is read (one line each), so a test can check the order inputs were read in.
 
 Workers import this module by the factory path ``tests.fault.engines:fake_engine``.
 """
@@ -25,6 +31,21 @@ from ocrmill.errors import CorruptImageError, ResourceLimitError
 from ocrmill.results import PageFailure, PageResult, TextLine
 
 _LEAKED: list[bytearray] = []
+READ_LOG_ENV = "FAKE_ENGINE_READ_LOG"
+GATE_TIMEOUT_S = 120.0
+
+
+def _wait_for_gate(path: Path) -> None:
+    deadline = time.monotonic() + GATE_TIMEOUT_S
+    while not path.exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _log_read(name: str) -> None:
+    log = os.environ.get(READ_LOG_ENV)
+    if log:
+        with open(log, "a", encoding="utf-8") as fh:
+            fh.write(name + "\n")
 
 
 def _png_text(data: bytes, key: str) -> str:
@@ -56,6 +77,10 @@ class FakeEngine:
         if data.startswith(b"\x89PNG"):
             data = _png_text(data, "command").encode()
         command = data.decode()
+        _log_read(name)
+        if command.startswith("wait:"):
+            _, gate, command = command.split(":", 2)
+            _wait_for_gate(Path(gate))
         if command.startswith("slow:"):
             _, seconds, command = command.split(":", 2)
             time.sleep(float(seconds))
@@ -120,8 +145,18 @@ def hanging_at_start(config: Any, device: str, threads: int) -> FakeEngine:
     return FakeEngine()
 
 
+def hanging_at_restart(config: Any, device: str, threads: int) -> FakeEngine:
+    """Starts once; every later start hangs (the marker file named by the
+    ``OCRMILL_TEST_STARTED`` environment variable remembers the first)."""
+    marker = Path(os.environ["OCRMILL_TEST_STARTED"])
+    if marker.exists():
+        time.sleep(3600)
+    marker.touch()
+    return FakeEngine(device=device)
+
+
 class BoxEngine:
-    """For video tests: reads RGB arrays without models. Every dark region (grey < 100) is
+    """For video and document tests: reads RGB arrays (or decoded pages) without models. Every dark region (grey < 100) is
     one line whose box is the region's bounding rectangle (pixel edges) and whose text is
     ``v<N>``, N being the red value at pixel (2, 2) (tests encode the frame index there)."""
 
@@ -136,6 +171,12 @@ class BoxEngine:
         import cv2
         import numpy as np
 
+        from ocrmill.pipeline.decode import DecodedImage
+
+        page = None
+        if isinstance(pixels, DecodedImage):  # a page of a PDF or multi-page image
+            pixels, page = pixels.pixels, pixels.page
+
         gray = cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2GRAY)
         count, _, stats, _ = cv2.connectedComponentsWithStats((gray < 100).astype(np.uint8))
         tag = f"v{int(pixels[2, 2, 0])}"
@@ -144,7 +185,7 @@ class BoxEngine:
             box = ((x, y), (x + w, y), (x + w, y + h), (x, y + h))
             lines.append(TextLine(tag, 1.0, tuple((float(a), float(b)) for a, b in box)))  # type: ignore[arg-type]
         height, width = gray.shape
-        return PageResult(name, width, height, tuple(lines), {"total": 0.0})
+        return PageResult(name, width, height, tuple(lines), {"total": 0.0}, page=page)
 
     def read_many(self, images: Any, *, options: Any = None, names: Any = None) -> list[Any]:
         names = names or [str(i) for i in range(len(images))]

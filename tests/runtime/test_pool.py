@@ -200,6 +200,8 @@ print("banned:", banned)
 
 
 def test_worker_hanging_at_start_is_killed_and_reported():
+    """The pool itself kills a worker that does not get ready in time (not the caller's
+    wait giving up): after ``max_start_failures`` such kills it fails."""
     plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
     cfg = PoolConfig(
         engine_factory="tests.fault.engines:hanging_at_start",
@@ -207,10 +209,32 @@ def test_worker_hanging_at_start_is_killed_and_reported():
         start_timeout_s=1.0,
         max_start_failures=2,
     )
-    started = time.monotonic()
-    with pytest.raises(PoolStartError):
-        WorkerPool(plan, Config(), cfg).start()
-    assert time.monotonic() - started < 30
+    pool = WorkerPool(plan, Config(), cfg).start(wait_ready=False)
+    try:
+        with pytest.raises(PoolStartError, match="keep dying before they are ready"):
+            pool.wait_ready(timeout=120)
+        assert pool.metrics()["restarts"].get("start_timeout") == 1
+    finally:
+        pool.shutdown(wait=False, kill=True)
+
+
+def test_a_replacement_worker_hanging_at_start_is_killed(tmp_path, monkeypatch):
+    """A worker dies on a task; its replacement hangs while loading: it is killed after
+    ``start_timeout_s`` like a first worker, and the task does not wait forever."""
+    monkeypatch.setenv("OCRMILL_TEST_STARTED", str(tmp_path / "started"))
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    cfg = PoolConfig(
+        engine_factory="tests.fault.engines:hanging_at_restart",
+        warmup=False,
+        start_timeout_s=1.0,
+        max_start_failures=2,
+    )
+    with WorkerPool(plan, Config(), cfg) as pool:
+        future = pool.submit(Task(id=pool.new_task_id(), source=b"crash", name="crash"))
+        with pytest.raises(PoolStartError, match="not ready in time"):
+            future.result(timeout=120)
+        restarts = pool.metrics()["restarts"]
+        assert (restarts["crash"], restarts["start_timeout"]) == (1, 1)  # then it gave up
 
 
 def test_workers_die_with_a_killed_parent():

@@ -21,6 +21,7 @@ it cannot time out a running task, and it does not recycle leaking workers.
 from __future__ import annotations
 
 import collections
+import enum
 import itertools
 import logging
 import multiprocessing as mp
@@ -40,7 +41,7 @@ from ocrmill.errors import (
     QueueFullError,
     error_from_code,
 )
-from ocrmill.results import Result
+from ocrmill.results import PageFailure, Result
 from ocrmill.runtime.messages import (
     Fatal,
     Ready,
@@ -55,16 +56,30 @@ from ocrmill.runtime.plan import WorkerPlan
 from ocrmill.runtime.retry import LossCause, RetryLedger
 from ocrmill.runtime.tasks import scaled_timeout
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY, WorkerSpec, worker_main
-from ocrmill.tasks import Task
+from ocrmill.tasks import DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT_S, Task
 
 log = logging.getLogger(__name__)
+
+
+class KillReason(enum.Enum):
+    """Why the parent ended a worker (the pool's restart counters use the values)."""
+
+    CRASH = "crash"  # it sent a garbled message or its pipe broke: treated as a crash
+    TIMEOUT = "timeout"  # its batch ran past the batch's deadline
+    START_TIMEOUT = "start_timeout"  # it was not ready within ``start_timeout_s``
+    SHUTDOWN = "shutdown"  # the pool is stopping
+
+    @property
+    def loss(self) -> LossCause:
+        """What the retry ledger makes of the batch the worker held."""
+        return LossCause.TIMEOUT if self is KillReason.TIMEOUT else LossCause.CRASH
 
 
 @dataclass(frozen=True)
 class PoolConfig:
     # A worker's batch must finish within this (scaled up for pages over 36 megapixels).
-    task_timeout_s: float | None = 600.0
-    max_retries: int = 1
+    task_timeout_s: float | None = DEFAULT_TASK_TIMEOUT_S
+    max_retries: int = DEFAULT_RETRIES
     max_tasks_per_worker: int | None = None
     max_worker_rss_bytes: int | None = None
     queue_size: int = 64  # tasks accepted but not yet handed to a worker
@@ -73,6 +88,7 @@ class PoolConfig:
     # The same for GPU workers: a GPU needs big batches to be busy (detection is batched by
     # shape bucket there too).
     max_batch_gpu: int = 16
+    # A worker (the first or a replacement) must load its engine within this.
     start_timeout_s: float = 600.0
     engine_factory: str = DEFAULT_ENGINE_FACTORY
     warmup: bool = True
@@ -105,7 +121,7 @@ class _Worker:
     busy_s: float = 0.0
     rss: int = 0
     gpu_bytes: int | None = None  # GPU memory after warm-up (NVML), GPU workers only
-    kill_reason: str | None = None  # why the parent killed it: a LossCause value or a note
+    kill_reason: KillReason | None = None  # why the parent killed it (None: it died itself)
 
 
 def _describe_exit(code: int | None) -> str:
@@ -123,7 +139,7 @@ class WorkerPool:
     """A pool of OCR worker processes, one engine each, sized by a :class:`WorkerPlan`.
 
     >>> with WorkerPool(plan, config) as pool:            # doctest: +SKIP
-    ...     result = pool.submit_image("scan.png").result()
+    ...     result = pool.submit(Task(pool.new_task_id(), "scan.png", "scan.png")).result()
     """
 
     def __init__(
@@ -213,7 +229,7 @@ class WorkerPool:
                         if not p.future.done():
                             p.future.set_exception(PoolClosedError("the pool was stopped"))
                     w.batch = []
-                    w.kill_reason = "shutdown"
+                    w.kill_reason = KillReason.SHUTDOWN
                     self._terminate(w)
         if wait and self._thread is not None and not kill:
             with self._lock:
@@ -328,8 +344,15 @@ class WorkerPool:
         )
         process.start()
         child_conn.close()
+        # Every worker, the first or a replacement, must be ready in time: one that hangs
+        # while loading its models is killed and counted as a start failure.
         self._workers[spec.worker_id] = _Worker(
-            slot_index, spec, process, parent_conn, pid=process.pid
+            slot_index,
+            spec,
+            process,
+            parent_conn,
+            pid=process.pid,
+            deadline=time.monotonic() + self.pool_config.start_timeout_s,
         )
 
     def _manage(self) -> None:
@@ -377,7 +400,7 @@ class WorkerPool:
             pass  # the sentinel reports the death
         except Exception as exc:  # an unpicklable/garbled message: treat the worker as broken
             log.error("worker %s sent a bad message: %s", w.spec.worker_id, exc)
-            w.kill_reason = LossCause.CRASH.value
+            w.kill_reason = KillReason.CRASH
             self._terminate(w)
 
     def _handle(self, w: _Worker, message: WorkerMessage) -> None:
@@ -420,8 +443,8 @@ class WorkerPool:
     def _send_to_cpu(self, w: _Worker, p: _Pending, result: Result) -> bool:
         """Requeue a task that ran out of GPU memory for a CPU worker, when the plan has one."""
         if (
-            result.ok
-            or getattr(result, "code", None) != "resource_limit"
+            not isinstance(result, PageFailure)
+            or result.code != "resource_limit"
             or not w.spec.device.startswith("cuda")
             or p.cpu_only
             or not any(s.device == "cpu" for s in self.plan.slots)
@@ -460,26 +483,27 @@ class WorkerPool:
             return
         if self._closing and not w.batch and w.kill_reason is None:
             return
-        cause = w.kill_reason or LossCause.CRASH.value
-        if w.state is WorkerState.STARTING and cause in (LossCause.CRASH.value, "start_timeout"):
+        reason = w.kill_reason or KillReason.CRASH
+        if w.state is WorkerState.STARTING and reason in (
+            KillReason.CRASH,
+            KillReason.START_TIMEOUT,
+        ):
             self._start_failures += 1
             if self._start_failures >= self.pool_config.max_start_failures:
-                self._fail_all(
-                    PoolStartError(f"workers keep dying before they are ready ({exit_text})")
-                )
+                why = "not ready in time" if reason is KillReason.START_TIMEOUT else exit_text
+                self._fail_all(PoolStartError(f"workers keep dying before they are ready ({why})"))
                 return
-        if cause != "shutdown":
-            self._restarts[cause] += 1
-        self._requeue(w, cause, f"worker {w.spec.worker_id} (pid {w.pid}) {exit_text}")
-        if not (self._closing and cause == "shutdown"):
+        if reason is not KillReason.SHUTDOWN:
+            self._restarts[reason.value] += 1
+        self._requeue(w, reason.loss, f"worker {w.spec.worker_id} (pid {w.pid}) {exit_text}")
+        if not (self._closing and reason is KillReason.SHUTDOWN):
             self._spawn(w.slot_index)
 
-    def _requeue(self, w: _Worker, cause: str, detail: str) -> None:
+    def _requeue(self, w: _Worker, loss: LossCause, detail: str) -> None:
         """Hand a dead worker's batch to the retry ledger: retry alone, or record failed."""
         lost = [p for p in w.batch if not p.future.done()]
         if not lost:
             return
-        loss = LossCause.TIMEOUT if cause == LossCause.TIMEOUT.value else LossCause.CRASH
         by_id = {p.task.id: p for p in lost}
         retry, failed = self._ledger.lost(
             [p.task for p in lost], loss, detail, w.batch_timeout or self.pool_config.task_timeout_s
@@ -494,7 +518,7 @@ class WorkerPool:
         for w in list(self._workers.values()):
             if w.deadline is not None and now >= w.deadline and w.kill_reason is None:
                 starting = w.state is WorkerState.STARTING
-                w.kill_reason = "start_timeout" if starting else LossCause.TIMEOUT.value
+                w.kill_reason = KillReason.START_TIMEOUT if starting else KillReason.TIMEOUT
                 self._terminate(w)
 
     def _terminate(self, w: _Worker) -> None:
@@ -541,7 +565,7 @@ class WorkerPool:
             try:
                 w.conn.send(RunTasks([p.task for p in batch]))
             except (OSError, ValueError):
-                w.kill_reason = LossCause.CRASH.value
+                w.kill_reason = KillReason.CRASH
                 w.batch = batch
                 self._terminate(w)
                 continue
