@@ -28,6 +28,9 @@ class OcrmillError(Exception):
     code: str = "internal"
     exit_code: ExitCode = ExitCode.INTERNAL
     http_status: int = 500
+    # Might not happen again (a timeout, a crash, a file that was missing): ``--resume``
+    # reads such an input again instead of keeping its failure record.
+    transient: bool = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -63,6 +66,7 @@ class InputError(OcrmillError):
 
 class InputNotFoundError(InputError):
     code = "input_not_found"
+    transient = True
 
 
 class EmptyInputError(InputError):
@@ -112,6 +116,7 @@ class TaskTimeoutError(OcrmillError):
     """A task ran past its deadline (the worker running it was replaced)."""
 
     code = "timeout"
+    transient = True
     exit_code = ExitCode.SOME_INPUTS_FAILED
     http_status = 504
 
@@ -120,6 +125,7 @@ class WorkerCrashedError(OcrmillError):
     """The worker process died while holding this task, on every attempt."""
 
     code = "worker_crashed"
+    transient = True
     exit_code = ExitCode.SOME_INPUTS_FAILED
     http_status = 500
 
@@ -128,6 +134,7 @@ class ResourceLimitError(OcrmillError):
     """Memory (host or GPU) ran out for this task even after splitting the work."""
 
     code = "resource_limit"
+    transient = True
     exit_code = ExitCode.SOME_INPUTS_FAILED
     http_status = 503
 
@@ -190,6 +197,12 @@ def as_ocrmill_error(exc: BaseException, context: str = "") -> OcrmillError:
         return exc
     detail = f"{type(exc).__name__}: {exc}"
     return InternalError(f"{context}: {detail}" if context else detail)
+
+
+def is_transient(code: str) -> bool:
+    """Is a failure with this error code worth trying again later (see ``transient``)?"""
+    cls = ERROR_CLASSES.get(code)
+    return cls is not None and cls.transient
 
 
 def error_from_code(code: str, message: str) -> OcrmillError:

@@ -82,6 +82,40 @@ def test_resume_skips_what_every_output_holds(tmp_path):
     assert sorted(names) == sorted(paths)  # each once
 
 
+def test_resume_reads_transient_failures_again_and_replaces_their_records(tmp_path):
+    """A file that was missing is put in place; a corrupt one stays corrupt: resuming reads
+    the first again (its record replaced: one record per input) and keeps the second's
+    failure, which still makes the exit code 3; retry_failed reads that one again too."""
+    root = tmp_path / "in"
+    paths = write_inputs(root, {"a.png": "ok:alpha", "b.png": "bad"})
+    missing = str(root / "late.png")
+    inputs = [*paths, missing]
+    out = tmp_path / "out.jsonl"
+    serial = SerialExecutor(engine_factory=FAKE)
+
+    def held() -> dict:
+        records = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(records) == len({r["input"] for r in records}), "one record per input"
+        return {
+            Path(r["input"]).name: r.get("text", r.get("error", {}).get("code")) for r in records
+        }
+
+    first = run(inputs, out, executor=serial)
+    assert first.exit_code == ExitCode.SOME_INPUTS_FAILED
+    assert held() == {"a.png": "alpha", "b.png": "corrupt_image", "late.png": "input_not_found"}
+
+    write_inputs(root, {"late.png": "ok:late"})
+    again = run(inputs, out, executor=serial, resume=True)
+    assert (again.read, again.skipped, again.kept_failures) == (1, 2, 1)
+    assert again.exit_code == ExitCode.SOME_INPUTS_FAILED  # b.png still failed
+    assert held() == {"a.png": "alpha", "b.png": "corrupt_image", "late.png": "late"}
+
+    write_inputs(root, {"b.png": "ok:bravo"})
+    fixed = run(inputs, out, executor=serial, resume=True, retry_failed=True)
+    assert (fixed.read, fixed.skipped, fixed.exit_code) == (1, 2, ExitCode.OK)
+    assert held() == {"a.png": "alpha", "b.png": "bravo", "late.png": "late"}
+
+
 def test_pool_and_serial_executors_give_the_same_records(tmp_path):
     commands = {"a.png": "ok:alpha", "b.png": "bad", "c.png": "ok:gamma", "d.png": "ok:delta"}
     paths = write_inputs(tmp_path, commands)

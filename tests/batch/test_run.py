@@ -163,3 +163,27 @@ def test_doctor_prints_plan_and_reasons():
     assert "plan for device=auto" in proc.stdout
     assert "workers:" in proc.stdout and "CPUs usable" in proc.stdout
     assert "PP-OCRv6_rec_small.onnx" in proc.stdout
+
+
+def test_resume_reads_a_listed_file_that_was_missing_once_it_is_there(tmp_path):
+    present = tmp_path / "here.png"
+    present.write_bytes(b"ok:here")
+    late = tmp_path / "late.png"
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{present}\n{late}\n")
+    out = tmp_path / "out.jsonl"
+    args = ["run", f"@{listing}", "-o", str(out), "--workers", "1", "--engine-factory", FAKE]
+    first = run(*args, "-q")
+    assert first.returncode == 3, first.stderr
+    assert sorted((r["input"], r["ok"]) for r in records(out)) == [
+        (str(present), True),
+        (str(late), False),
+    ]
+    late.write_bytes(b"ok:late")
+    second = run(*args, "-q", "--resume")
+    assert second.returncode == 0, second.stderr
+    final = records(out)
+    assert sorted((r["input"], r["text"]) for r in final) == [
+        (str(present), "here"),
+        (str(late), "late"),
+    ]

@@ -145,3 +145,27 @@ def test_doctor_names_the_backends_that_really_loaded(capsys):
     assert re.search(r"  charset auto: Latin head first.*; rec model \S+-auto-\S+\.onnx\n", out)
     forced = run_cli("doctor", "--device", "cpu", env_extra={"OCRMILL_BACKEND_NAME": "onnxruntime"})
     assert "det=CPUExecutionProvider" in forced.stdout
+
+
+def test_a_cpu_run_says_nothing_when_all_is_well(tmp_path):
+    """No GPU is normal: after the first start, ``read`` and ``run``/``pdf -q`` write
+    nothing on stderr, a plain ``run`` one line of plan and one of summary, and nothing but
+    ``doctor`` speaks of NVML."""
+    sample = os.path.join(ROOT, "examples", "sample.png")
+    first = run_cli("read", sample, timeout=300)  # the first start measures backends
+    assert first.returncode == 0, first.stderr
+    assert "NVML" not in first.stderr
+    checks = {
+        "read": ["read", sample],
+        "run -q": ["run", "-q", sample, "-o", str(tmp_path / "q.jsonl")],
+        "pdf -q": ["pdf", "-q", sample, str(tmp_path / "q.pdf")],
+    }
+    for what, args in checks.items():
+        proc = run_cli(*args, timeout=300)
+        assert proc.returncode == 0, (what, proc.stderr)
+        assert proc.stderr == "", (what, proc.stderr)
+    plain = run_cli("run", sample, "-o", str(tmp_path / "p.jsonl"), timeout=300)
+    assert plain.returncode == 0, plain.stderr
+    lines = plain.stderr.splitlines()
+    assert len(lines) == 2 and "worker" in lines[0] and "1 read" in lines[1], lines
+    assert "NVML" not in plain.stderr

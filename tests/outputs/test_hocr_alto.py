@@ -9,6 +9,7 @@ from benchmarks.layout import word_accuracy
 from benchmarks.rendered_pages import render_layout, turn
 from lxml import etree, html
 
+from ocrmill.errors import ConfigError
 from ocrmill.outputs.alto import ALTO, render_alto
 from ocrmill.outputs.geometry import bbox
 from ocrmill.outputs.hocr import render_hocr
@@ -128,3 +129,24 @@ def test_a_document_of_several_pages_keeps_their_order_and_marks_a_failed_one(pa
     alto_pages = list(alto.iter(f"{A}Page"))
     assert [p.get("PHYSICAL_IMG_NR") for p in alto_pages] == ["1", "2", "3"]
     assert alto_pages[2].get("PROCESSING") == "failed"
+
+
+def test_hocr_states_a_language_only_when_told_one(page):
+    _, result = page
+    unknown = etree.fromstring(render_hocr([result]).encode("utf-8"))
+    lang_attrs = {"lang", "{http://www.w3.org/XML/1998/namespace}lang"}
+    assert not lang_attrs & set(unknown.attrib)  # the page's language is unknown: no claim
+    capabilities = unknown.find(".//{*}meta[@name='ocr-capabilities']").get("content").split()
+    assert "ocrp_lang" not in capabilities and "ocrx_word" in capabilities
+    german = etree.fromstring(render_hocr([result], lang="de").encode("utf-8"))
+    assert {a: german.get(a) for a in lang_attrs} == dict.fromkeys(lang_attrs, "de")
+    capabilities = german.find(".//{*}meta[@name='ocr-capabilities']").get("content").split()
+    assert "ocrp_lang" in capabilities
+    # Both parse as XHTML, with the same pages.
+    for document in (unknown, german):
+        assert document.tag == "{http://www.w3.org/1999/xhtml}html"
+        assert len(document.findall(".//{*}span[@class='ocrx_word']")) == sum(
+            len(line.words) for line in result.lines
+        )
+    with pytest.raises(ConfigError):
+        render_hocr([result], lang='en" onload="x')

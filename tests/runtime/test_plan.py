@@ -6,7 +6,14 @@ import pytest
 
 from ocrmill.errors import ConfigError
 from ocrmill.runtime.devices import GpuInfo, Inventory, usable_cpus
-from ocrmill.runtime.plan import GIB, FootprintCache, parse_device, plan_workers
+from ocrmill.runtime.plan import (
+    GIB,
+    FootprintCache,
+    WorkerPlan,
+    WorkerSlot,
+    parse_device,
+    plan_workers,
+)
 
 
 def inv(cpus=8, mem_gib=32, gpus=(), note="") -> Inventory:
@@ -22,10 +29,20 @@ def gpu(index, free_gib, total_gib=24, name="Test GPU") -> GpuInfo:
 
 
 def test_no_gpu_means_cpu_workers_with_a_reason():
+    """A machine without a GPU is normal: a reason, no warning, and no driver jargon."""
     plan = plan_workers(inv(cpus=8, note="NVML Shared Library Not Found"))
     assert [s.device for s in plan.slots] == ["cpu"] * 2
     assert all(s.threads == 4 for s in plan.slots)
-    assert any("NVML Shared Library Not Found" in r for r in plan.reasons)
+    assert "no GPU found; reading on the CPU" in plan.reasons
+    assert plan.warnings == ()
+    assert "NVML" not in plan.describe() + plan.summary()
+    assert plan.summary() == "2 workers on the CPU (4 threads each)"
+
+
+def test_a_gpu_asked_for_and_not_found_is_a_warning():
+    plan = plan_workers(inv(cpus=2, note="NVML Shared Library Not Found"), device="cuda")
+    assert plan.device_kind == "cpu"
+    assert plan.warnings == ("--device cuda: no GPU found; using CPU (ocrmill doctor says why)",)
 
 
 def test_auto_cpu_plan_gives_threads_before_workers():
@@ -91,7 +108,8 @@ def test_named_gpu_index_and_missing_index():
     plan = plan_workers(inv(gpus=gpus), device="cuda:1", workers=2, gpu_backend="torch")
     assert {s.device for s in plan.slots} == {"cuda:1"}
     plan = plan_workers(inv(gpus=gpus), device="cuda:7", gpu_backend="torch")
-    assert plan.device_kind == "cpu" and any("cuda:7 not found" in r for r in plan.reasons)
+    assert plan.device_kind == "cpu" and any("cuda:7: no such GPU" in r for r in plan.reasons)
+    assert plan.warnings
 
 
 @pytest.mark.parametrize("bad", ["gpu", "cuda:x", "cpu:1", ""])
@@ -138,3 +156,10 @@ def test_cpu_workers_beside_gpus_for_out_of_memory_tasks():
 def test_cpu_workers_are_not_added_to_a_cpu_plan():
     plan = plan_workers(inv(cpus=8), device="cpu", cpu_workers=2)
     assert len(plan.slots) == 2 and all(s.threads == 4 for s in plan.slots)
+
+
+def test_a_plan_summary_is_one_line_per_device_group():
+    slots = (WorkerSlot("cuda:0", 2), WorkerSlot("cuda:0", 2), WorkerSlot("cpu", 1))
+    plan = WorkerPlan(slots, ())
+    assert plan.summary() == "3 workers: 2 on cuda:0 (2 threads each), 1 on the CPU (1 thread)"
+    assert WorkerPlan((WorkerSlot("cpu", 2),), ()).summary() == "1 worker on the CPU (2 threads)"

@@ -219,7 +219,7 @@ def choose_cpu_backend(
             raise error
         winner = pick(timings)
         cache.put(key, winner, timings)
-    log.info("backend for %s on this CPU: %s (%s)", role, winner, timings)
+    log.debug("backend for %s on this CPU: %s (%s)", role, winner, timings)
     return BackendChoice(role, winner, "measured", timings), loaded[winner]
 
 

@@ -6,7 +6,9 @@ Inputs become tasks lazily (:mod:`ocrmill.batch.sources`), an executor reads the
 (:mod:`ocrmill.batch.sinks`) as soon as it is read, so memory stays flat however many
 inputs there are. SIGINT/SIGTERM once (when called from the main thread): stop taking
 tasks, let running ones finish, flush, report ``interrupted``; twice: stop at once.
-With ``resume``, inputs every sink already holds are skipped.
+With ``resume``, inputs every sink already holds are skipped; a failure that may not happen
+again (a timeout, a crash, a missing file; any failure with ``retry_failed``) is read again
+and its new record replaces the old one.
 """
 
 from __future__ import annotations
@@ -20,14 +22,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from ocrmill.batch.executors import Executor, PoolExecutor, SerialExecutor
+from ocrmill.batch.executor_spec import ExecutorSpec, start_executor
+from ocrmill.batch.executors import Executor
 from ocrmill.batch.progress import NullProgress, ProgressReporter, Tally
-from ocrmill.batch.sinks import ResumableSink, Sink, as_sink
-from ocrmill.batch.sources import iter_tasks
+from ocrmill.batch.sinks import DocumentSink, ResumableSink, Sink, as_sink
+from ocrmill.batch.sources import count_tasks, iter_tasks
 from ocrmill.config import Config, ReadOptions, load_config
 from ocrmill.errors import ExitCode
-from ocrmill.results import Result
-from ocrmill.tasks import Task
+from ocrmill.results import PageFailure, Result
+from ocrmill.tasks import DEFAULT_PDF_DPI, DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT_S, Task
 
 log = logging.getLogger("ocrmill")
 
@@ -45,19 +48,23 @@ class RunSummary:
     elapsed_s: float
     failures: dict[str, int] = field(default_factory=dict)
     line: str = ""
+    kept_failures: int = 0  # resumed: skipped inputs whose failure the output keeps
 
     @property
     def exit_code(self) -> ExitCode:
-        """130 when interrupted, 3 when some input failed, else 0."""
+        """130 when interrupted; 3 when some input failed, in this run or (resumed) in the
+        output it kept; else 0."""
         if self.interrupted:
             return ExitCode.INTERRUPTED
-        return ExitCode.SOME_INPUTS_FAILED if self.failed else ExitCode.OK
+        failed = self.failed or self.kept_failures
+        return ExitCode.SOME_INPUTS_FAILED if failed else ExitCode.OK
 
     @classmethod
     def of(cls, tally: Tally, interrupted: bool) -> RunSummary:
         line = f"{tally.line()}, {tally.elapsed_s:.1f} s"
-        if tally.failed:
-            line += "; failures: " + ", ".join(f"{c}={n}" for c, n in tally.failed.most_common())
+        every = tally.failed + tally.kept_failed
+        if every:
+            line += "; failures: " + ", ".join(f"{c}={n}" for c, n in every.most_common())
         return cls(
             read=tally.done,
             failed=tally.failures,
@@ -66,6 +73,7 @@ class RunSummary:
             elapsed_s=tally.elapsed_s,
             failures=dict(tally.failed),
             line=line,
+            kept_failures=sum(tally.kept_failed.values()),
         )
 
 
@@ -102,12 +110,13 @@ def run(
     workers: str | int = "auto",
     device: str = "auto",
     cpu_workers: int = 0,
-    timeout_s: float | None = 600.0,
-    retries: int = 1,
+    timeout_s: float | None = DEFAULT_TASK_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
     engine_factory: str | None = None,
     progress: ProgressReporter | None = None,
     resume: bool = False,
-    pdf_dpi: int = 200,
+    retry_failed: bool = False,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
     options: ReadOptions | None = None,
     stdin: TextIO | None = None,
     stop: threading.Event | None = None,
@@ -122,7 +131,10 @@ def run(
     Without an ``executor`` a worker pool is planned for ``workers``/``device`` (see
     :func:`~ocrmill.runtime.plan.plan_for`), started, and stopped at the end; ``workers=0``
     reads in this process instead (:class:`~ocrmill.batch.executors.SerialExecutor`).
-    ``timeout_s`` and ``retries`` apply to that pool. ``options`` are read options for every
+    ``timeout_s`` and ``retries`` apply to that pool. ``resume``: skip the inputs every output
+    already holds, read again those whose record is a transient failure (every failure with
+    ``retry_failed``), each new record replacing the old; failures kept count in the
+    summary's exit code. ``options`` are read options for every
     task (``None``: the config's). Returns a :class:`RunSummary`; ``summary.exit_code`` is
     what ``ocrmill run`` exits with. Call it under ``if __name__ == "__main__":`` in scripts
     (workers are started with ``spawn``).
@@ -130,15 +142,15 @@ def run(
     config = config or load_config()
     stop = stop or threading.Event()
     progress = progress or NullProgress()
-    sinks = _sinks(outputs, append=resume)
+    sinks = _sinks(outputs, append=resume, retry_failed=retry_failed)
     recorder = _Recorder(sinks, progress, resume=resume)
     interrupted = False
     own_executor = executor is None
+    end_count: Callable[[], None] = lambda: None  # noqa: E731
     try:
         skip = _held_by_every(sinks) if resume else None
         if own_executor:
-            executor = default_executor(
-                config,
+            spec = ExecutorSpec(
                 workers=workers,
                 device=device,
                 cpu_workers=cpu_workers,
@@ -146,7 +158,10 @@ def run(
                 retries=retries,
                 engine_factory=engine_factory,
             )
+            executor = start_executor(spec, config)
         assert executor is not None
+        if not isinstance(progress, NullProgress):
+            end_count = _count_in_background(inputs, progress, pdf_dpi, stop)
         with _Signals(stop):
             try:
                 for task, result in iter_results(
@@ -165,6 +180,7 @@ def run(
                 stop.set()
         interrupted = interrupted or stop.is_set()
     finally:
+        end_count()
         if own_executor and executor is not None:
             executor.close()
         for sink in sinks:
@@ -174,16 +190,39 @@ def run(
     return RunSummary.of(recorder.tally, interrupted)
 
 
+def _count_in_background(
+    inputs: Any, progress: ProgressReporter, pdf_dpi: int, stop: threading.Event
+) -> Callable[[], None]:
+    """Count the run's records in a thread of its own and tell ``progress`` the total (a
+    folder's files are counted long before they are read). Returns what to call when the
+    run ends: a count that finishes later is dropped."""
+    lock = threading.Lock()
+    ended = threading.Event()
+
+    def count() -> None:
+        total = count_tasks(inputs, pdf_dpi=pdf_dpi, stop=ended)
+        with lock:
+            if total is not None and not ended.is_set() and not stop.is_set():
+                progress.total(total)
+
+    def end() -> None:
+        with lock:
+            ended.set()
+
+    threading.Thread(target=count, name="ocrmill-count", daemon=True).start()
+    return end
+
+
 def iter_results(
     inputs: str | os.PathLike[str] | Iterable[Any],
     *,
     executor: Executor,
-    pdf_dpi: int = 200,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
     options: ReadOptions | None = None,
     stdin: TextIO | None = None,
     stop: threading.Event | None = None,
     skip: Callable[[Task], bool] | None = None,
-    on_skip: Callable[[], None] | None = None,
+    on_skip: Callable[[Task], None] | None = None,
 ) -> Iterator[tuple[Task, Result]]:
     """The records of ``inputs`` as ``executor`` reads them (completion order), each with its
     task. The pull-shaped twin of :func:`run`, for front ends that consume records as they
@@ -199,47 +238,23 @@ def iter_results(
             if skip is None or not skip(task):
                 yield task
             elif on_skip is not None:
-                on_skip()
+                on_skip(task)
 
     yield from executor.map(pending(), stop)
 
 
-def default_executor(
-    config: Config,
-    *,
-    workers: str | int = "auto",
-    device: str = "auto",
-    cpu_workers: int = 0,
-    timeout_s: float | None = 600.0,
-    retries: int = 1,
-    engine_factory: str | None = None,
-    max_in_flight: int | None = None,
-) -> Executor:
-    """The executor :func:`run` makes when given none: a started worker pool planned by
-    :func:`~ocrmill.runtime.plan.plan_for` (the plan is logged; at most ``max_in_flight``
-    tasks in it at a time), or the serial executor for ``workers=0``. The caller closes it."""
-    from ocrmill.runtime.plan import plan_for
-    from ocrmill.runtime.pool import PoolConfig
-    from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY
-
-    if str(workers).strip() == "0":
-        return SerialExecutor(config, engine_factory=engine_factory)
-    plan = plan_for(config, device, workers, cpu_workers=cpu_workers)
-    log.info("%s", plan.describe())
-    pool_config = PoolConfig(
-        task_timeout_s=timeout_s,
-        max_retries=retries,
-        engine_factory=engine_factory or DEFAULT_ENGINE_FACTORY,
-    )
-    return PoolExecutor.start(plan, config, pool_config, max_in_flight=max_in_flight)
-
-
-def _sinks(outputs: Output | Iterable[Output] | None, *, append: bool) -> list[Sink]:
+def _sinks(
+    outputs: Output | Iterable[Output] | None, *, append: bool, retry_failed: bool = False
+) -> list[Sink]:
+    """The outputs as sinks, those that write whole documents first (:class:`DocumentSink`):
+    a document that cannot be written becomes its input's failure record before
+    the record outputs (JSONL, callbacks) get it, so they hold one record per input."""
     if outputs is None:
         return []
     if isinstance(outputs, (str, os.PathLike, Sink)) or callable(outputs):
-        return [as_sink(outputs, append=append)]
-    return [as_sink(o, append=append) for o in outputs]
+        return [as_sink(outputs, append=append, retry_failed=retry_failed)]
+    sinks = [as_sink(o, append=append, retry_failed=retry_failed) for o in outputs]
+    return sorted(sinks, key=lambda sink: not isinstance(sink, DocumentSink))
 
 
 def _held_by_every(sinks: list[Sink]) -> Callable[[Task], bool]:
@@ -263,6 +278,9 @@ class _Recorder:
         self._lock = threading.Lock()
 
     def write(self, result: Result, task: Task | None) -> None:
+        """Give the record to every sink. A sink that fails on it (a document that cannot
+        be written) turns it into that input's failure record, which the sinks after it
+        get instead (document sinks come first, see :func:`_sinks`); the run goes on."""
         with self._lock:
             for sink in self.sinks:
                 # Resuming, a task is read again when some output lacks it: the outputs
@@ -270,11 +288,18 @@ class _Recorder:
                 held = task is not None and isinstance(sink, ResumableSink) and sink.holds(task)
                 if self.resume and held:
                     continue
-                sink.write(result, task)
+                try:
+                    sink.write(result, task)
+                except Exception as exc:
+                    failure = PageFailure.from_exception(result.input, exc, result.page)
+                    log.error("%s: %s", failure.code, failure.message)
+                    result = failure
             self.tally.count(result)
             self.progress.update(result)
 
-    def skip(self) -> None:
+    def skip(self, task: Task) -> None:
+        """``task`` is held by every output: counted, with the failure an output keeps."""
+        codes = [sink.held_failure(task) for sink in self.sinks if isinstance(sink, ResumableSink)]
         with self._lock:
-            self.tally.skipped += 1
+            self.tally.skip(next((code for code in codes if code is not None), None))
             self.progress.skipped(1)

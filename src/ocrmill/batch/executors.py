@@ -33,7 +33,8 @@ from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.runtime.plan import WorkerPlan
-    from ocrmill.runtime.pool import PoolConfig, WorkerPool
+    from ocrmill.runtime.pool import PoolConfig
+    from ocrmill.runtime.pool import WorkerPool as WorkerPool  # the pool a front end may share
 
 log = logging.getLogger(__name__)
 

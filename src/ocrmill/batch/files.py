@@ -10,22 +10,14 @@ Runs in the parent, in the run's consuming thread.
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
-from ocrmill.atomic import write_text_atomically
-from ocrmill.results import PageFailure, PageResult, Result
+from ocrmill.outputs.writer import EXTENSIONS, DocumentAssembler, DocumentFormat
+from ocrmill.results import Result
 from ocrmill.tasks import Task
 
-if TYPE_CHECKING:
-    from ocrmill.outputs.pdf import LayeredPdf
-
-log = logging.getLogger(__name__)
-
-FileFormat = Literal["pdf", "hocr", "alto", "text"]
-EXTENSIONS: dict[str, str] = {"pdf": ".pdf", "hocr": ".hocr", "alto": ".xml", "text": ".txt"}
+FileFormat = DocumentFormat
 
 
 def output_path(folder: Path, input_name: str, extension: str) -> Path:
@@ -38,44 +30,33 @@ def output_path(folder: Path, input_name: str, extension: str) -> Path:
     return folder / relative.parent / (relative.name + extension)
 
 
-class DocumentPages:
-    """Collects the records of each input until its last page is in (``Task.pages``; a task
-    that does not say is a one-page document)."""
-
-    def __init__(self) -> None:
-        self._pending: dict[str, list[Result]] = {}
-
-    def add(self, result: Result, task: Task | None) -> list[Result] | None:
-        """The document's records once ``result`` completes it, else None."""
-        name = task.name if task is not None else result.input
-        pages = self._pending.setdefault(name, [])
-        pages.append(result)
-        if len(pages) < (task.pages if task is not None and task.pages else 1):
-            return None
-        return self._pending.pop(name)
-
-    def clear(self) -> None:
-        self._pending.clear()
-
-
 class DocumentFiles:
-    """A sink writing one ``fmt`` file per input document into ``folder``.
+    """A sink writing one ``fmt`` file per input document into ``folder``, with the one
+    document writer (:mod:`ocrmill.outputs.writer`).
 
-    Records are kept per document until its last page arrives; a searchable PDF gets each
-    page's layer at once instead (a page that failed keeps its content without a layer;
-    hOCR/ALTO mark it as a failed, empty page).
+    A searchable PDF gets each page's layer as its record arrives; other formats keep the
+    document's records until its last page is in. A document that cannot be written (its
+    PDF will not open, an image over ``max_pixels``) raises its error from :meth:`write`
+    when its last page arrives: the run turns it into that document's error record and
+    goes on. A PDF of which no page was read is not written (its records say why), so
+    ``resume`` reads it again.
     """
 
+    per_document = True  # a DocumentSink: the run writes it before the record outputs
+
     def __init__(
-        self, folder: str | os.PathLike[str], fmt: FileFormat, *, software: str = "ocrmill"
+        self,
+        folder: str | os.PathLike[str],
+        fmt: FileFormat,
+        *,
+        software: str = "ocrmill",
+        max_pixels: int,
     ) -> None:
         self.folder = Path(folder)
         self.fmt = fmt
         self.extension = EXTENSIONS[fmt]
-        self.software = software
         self.written = 0
-        self._documents = DocumentPages()
-        self._pdfs: dict[str, LayeredPdf] = {}
+        self._documents = DocumentAssembler(fmt, software=software, max_pixels=max_pixels)
 
     def path_for(self, task: Task) -> Path:
         return output_path(self.folder, task.name, self.extension)
@@ -83,53 +64,20 @@ class DocumentFiles:
     def holds(self, task: Task) -> bool:
         return self.path_for(task).exists()
 
+    def held_failure(self, task: Task) -> str | None:
+        return None  # a document that could not be written has no file
+
     def write(self, result: Result, task: Task | None = None) -> None:
-        if task is None:  # an input that failed before it became a task
-            if not isinstance(result, PageFailure):
+        writer = self._documents.add(result, task)
+        if writer is None:
+            return
+        try:
+            if self.fmt == "pdf" and not writer.pages_read:
                 return
-            task = Task.failed(result)
-        if self.fmt == "pdf" and isinstance(result, PageResult):
-            self._layer(task, result)
-        results = self._documents.add(result, task)
-        if results is not None:
-            self._finish(task, results)
-
-    def _layer(self, task: Task, result: PageResult) -> None:
-        """Add a page's layer to its document's PDF, opening the document at its first."""
-        from ocrmill.errors import OcrmillError
-        from ocrmill.outputs.pdf import LayeredPdf
-
-        document = self._pdfs.get(task.name)
-        if document is None:
-            try:
-                document = LayeredPdf.open(
-                    str(task.source), is_pdf=task.kind == "pdf", pages=task.pages or 1
-                )
-            except OcrmillError as exc:
-                log.error("%s: no searchable PDF: %s", task.name, exc.message)
-                return
-            self._pdfs[task.name] = document
-        document.add_layer(task.page or 0, result)
-
-    def _finish(self, task: Task, results: list[Result]) -> None:
-        path = self.path_for(task)
-        if self.fmt == "pdf":
-            document = self._pdfs.pop(task.name, None)
-            if document is None:
-                return  # no page was read, or the document could not be opened (logged)
-            try:
-                document.save(path)
-            finally:
-                document.close()
-        else:
-            from ocrmill.outputs.render import render_document
-
-            text = render_document(self.fmt, results, name=task.name, software=self.software)
-            write_text_atomically(path, text)
-        self.written += 1
+            writer.save(output_path(self.folder, writer.name, self.extension))
+            self.written += 1
+        finally:
+            writer.close()
 
     def close(self) -> None:
-        for document in self._pdfs.values():  # unfinished (an interrupted run): not written
-            document.close()
-        self._pdfs.clear()
-        self._documents.clear()
+        self._documents.close()

@@ -16,7 +16,8 @@ A path read from stdin or a list file is taken as is (a file or a directory; no 
 first input is produced before the source is exhausted, however large it is. An input that
 cannot be resolved becomes a task carrying its failure record
 (:meth:`~ocrmill.tasks.Task.failed`), in its place; this module never raises for a
-bad input. :func:`pdf_tasks` is the one place a PDF becomes its pages.
+bad input. :func:`document_tasks` is the one place a file becomes its pages (a PDF's, a
+multi-page TIFF's).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ from __future__ import annotations
 import glob
 import os
 import sys
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TextIO, Union
 
 from ocrmill.config import ReadOptions
 from ocrmill.errors import EmptyInputError, InputError, InputNotFoundError, OcrmillError
 from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
 from ocrmill.results import PageFailure
-from ocrmill.tasks import Task
+from ocrmill.tasks import DEFAULT_PDF_DPI, Task
 
 if TYPE_CHECKING:
     from ocrmill.pipeline.decode import ImageSource
@@ -53,6 +55,9 @@ IMAGE_EXTENSIONS = frozenset(
     }
 )
 PDF_EXTENSIONS = frozenset({".pdf"})
+# Images that may hold several pages, each read as its own task: multi-page scans.
+MULTI_PAGE_EXTENSIONS = frozenset({".tif", ".tiff"})
+TIFF_MAGIC = (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS | PDF_EXTENSIONS
 
 _GLOB_CHARS = frozenset("*?[")
@@ -163,6 +168,15 @@ def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[Found]:
             yield from _glob(spec)
 
 
+def _is_tiff(path: str) -> bool:
+    """Does the file start like a TIFF (classic or BigTIFF, either byte order)?"""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) in TIFF_MAGIC
+    except OSError:
+        return False
+
+
 def _classify(path: str) -> Literal["image", "pdf"]:
     ext = _extension(path)
     if ext in PDF_EXTENSIONS:
@@ -177,7 +191,7 @@ def pdf_tasks(
     path: str,
     name: str | None = None,
     *,
-    pdf_dpi: int = 200,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
     options: ReadOptions | None = None,
 ) -> Iterator[Task]:
     """One task per page of the PDF at ``path`` (the page count is read here, without
@@ -207,22 +221,61 @@ def pdf_tasks(
         )
 
 
+def image_tasks(
+    path: str, name: str | None = None, *, options: ReadOptions | None = None
+) -> Iterator[Task]:
+    """One task per page of the image at ``path``: every page of a multi-page TIFF (its
+    page count read from the headers, nothing decoded), the image itself otherwise (an
+    animated GIF, WebP or PNG is read at its first frame). A file whose pages cannot be
+    counted is one task: reading it reports what is wrong with it."""
+    label = name or path
+    count = 1
+    extension = _extension(path)
+    maybe_tiff = extension in MULTI_PAGE_EXTENSIONS or extension not in IMAGE_EXTENSIONS
+    if maybe_tiff and _is_tiff(path):
+        from ocrmill.pipeline.decode import page_count
+
+        try:
+            count = page_count(path, name=label)
+        except Exception:  # corrupt or unreadable: its one task gets the error record
+            count = 1
+    if count <= 1:
+        yield Task(id=0, source=path, name=label, options=options, pages=1)
+        return
+    for page in range(count):
+        yield Task(id=0, source=path, name=label, page=page, options=options, pages=count)
+
+
+def document_tasks(
+    path: str,
+    name: str | None = None,
+    *,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
+    options: ReadOptions | None = None,
+) -> Iterator[Task]:
+    """The tasks of one input file, page by page: the one place a document becomes its
+    pages (a PDF's pages, a multi-page TIFF's pages, or the image itself), for ``run``,
+    ``ocrmill pdf``, server jobs and the Ray stage alike. Never raises for a bad file."""
+    if _classify(path) == "pdf":
+        yield from pdf_tasks(path, name, pdf_dpi=pdf_dpi, options=options)
+    else:
+        yield from image_tasks(path, name, options=options)
+
+
 def _spec_tasks(
     specs: Iterable[str], stdin: TextIO | None, pdf_dpi: int, options: ReadOptions | None
 ) -> Iterator[Task]:
     for found in _resolve(specs, stdin):
         if isinstance(found, PageFailure):
             yield Task.failed(found)
-        elif _classify(found) == "image":
-            yield Task(id=0, source=found, name=found, options=options, pages=1)
         else:
-            yield from pdf_tasks(found, pdf_dpi=pdf_dpi, options=options)
+            yield from document_tasks(found, pdf_dpi=pdf_dpi, options=options)
 
 
 def iter_tasks(
     inputs: str | os.PathLike[str] | Iterable[Any],
     *,
-    pdf_dpi: int = 200,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
     options: ReadOptions | None = None,
     stdin: TextIO | None = None,
 ) -> Iterator[Task]:
@@ -263,3 +316,34 @@ def _object_task(item: Any, position: int, options: ReadOptions | None) -> Task:
             )
         kind = "array"
     return Task(id=0, source=source, name=f"<{kind} {position}>", options=options)
+
+
+def count_tasks(
+    inputs: str | os.PathLike[str] | Iterable[Any],
+    *,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
+    stop: threading.Event | None = None,
+) -> int | None:
+    """How many tasks (records) :func:`iter_tasks` makes of ``inputs``, counted by listing
+    them a second time (nothing is kept: memory stays flat): for a progress bar's total.
+    None when they cannot be listed twice (stdin, a one-shot iterator) or ``stop`` is set
+    meanwhile."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    if not isinstance(inputs, Sequence):
+        return None
+    if any(isinstance(item, (str, os.PathLike)) and os.fspath(item) == "-" for item in inputs):
+        return None
+    count = 0
+    for item in inputs:
+        if not isinstance(item, (str, os.PathLike)):
+            count += 1
+            continue
+        for found in _resolve([os.fspath(item)], None):
+            if stop is not None and stop.is_set():
+                return None
+            if isinstance(found, PageFailure):
+                count += 1
+            else:
+                count += sum(1 for _ in document_tasks(found, pdf_dpi=pdf_dpi))
+    return count

@@ -51,15 +51,22 @@ class _StderrHandler(logging.StreamHandler):
         super().emit(record)
 
 
-def _log_to_stderr() -> None:
-    """``ocrmill: message`` lines on stderr for the ocrmill loggers (INFO and up)."""
+def _log_to_stderr(level: int = logging.INFO) -> None:
+    """``ocrmill: message`` lines on stderr for the ocrmill loggers (``level`` and up)."""
     logger = logging.getLogger("ocrmill")
     if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
         handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("ocrmill: %(message)s"))
         logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     logger.propagate = False
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    """``-q``: warnings and errors only; ``-v``: debug (how the run was planned); else info."""
+    if getattr(args, "quiet", False):
+        return logging.WARNING
+    return logging.DEBUG if getattr(args, "verbose", False) else logging.INFO
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return ExitCode.USAGE
-    _log_to_stderr()
+    _log_to_stderr(_log_level(args))
     try:
         return int(args.func(args))
     except OcrmillError as exc:

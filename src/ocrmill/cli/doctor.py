@@ -22,12 +22,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers, which backends really load, and the worker plan."""
     from ocrmill.backends.base import cache_root, cuda_backend_name
     from ocrmill.backends.choice import cached_choice, cpu_identity
+    from ocrmill.batch.executor_spec import ExecutorSpec, inventory
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
-    from ocrmill.runtime.devices import probe
-    from ocrmill.runtime.plan import plan_for
 
-    inv = probe()
+    inv = inventory()
     print(f"ocrmill {version()}, Python {sys.version.split()[0]}")
     print(
         f"CPUs usable: {inv.cpus}; memory available: {inv.memory_available_bytes / 1024**3:.1f} GiB"
@@ -55,7 +54,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     except OcrmillError as exc:
         print(f"models: ERROR {exc.message}")
     gpu_backend = cuda_backend_name(config.backend)
-    plan = plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)
+    spec = ExecutorSpec(workers=args.workers, device=args.device, cpu_workers=args.cpu_workers or 0)
+    plan = spec.plan(config)
     cpu_threads = next((s.threads for s in plan.slots if s.device == "cpu"), 1)
     print(f"CPU: {cpu_identity()}")
     print(f"OpenVINO CPU capabilities: {openvino_capabilities() or 'OpenVINO not installed'}")

@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 
 from ocrmill.charsets import CHARSETS
 from ocrmill.config import ModelSize
+from ocrmill.tasks import DEFAULT_PDF_DPI, DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT_S
 
 if TYPE_CHECKING:
+    from ocrmill.batch.executor_spec import ExecutorSpec
     from ocrmill.batch.executors import Executor
     from ocrmill.config import Config, ReadOverrides
-    from ocrmill.runtime.plan import WorkerPlan
-    from ocrmill.runtime.pool import PoolConfig
-
-DEFAULT_FACTORY = "ocrmill.runtime.worker:build_engine"
 
 
 def positive_int(text: str) -> int:
@@ -42,6 +40,16 @@ def ratio(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
+
+
+def add_verbosity_options(parser: argparse.ArgumentParser, *, quiet_help: str) -> None:
+    """``-q`` (only warnings and errors on stderr) and ``-v`` (also how the run was planned
+    and set up); both set the level of the ``ocrmill`` log in ``main``."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("-q", "--quiet", action="store_true", help=quiet_help)
+    group.add_argument(
+        "-v", "--verbose", action="store_true", help="also say how workers and backends were chosen"
+    )
 
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
@@ -137,8 +145,10 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_pool_options(parser: argparse.ArgumentParser, *, timeout: float) -> None:
-    """Worker-pool options shared by `run`, `serve` and `video-filter`."""
+def add_pool_options(
+    parser: argparse.ArgumentParser, *, timeout: float = DEFAULT_TASK_TIMEOUT_S
+) -> None:
+    """Worker-pool options shared by `run`, `pdf`, `serve` and `video-filter`."""
     parser.add_argument(
         "--timeout",
         type=float,
@@ -146,16 +156,24 @@ def add_pool_options(parser: argparse.ArgumentParser, *, timeout: float) -> None
         metavar="S",
         help=f"per-task timeout in a worker, scaled up for pages over 36 megapixels ({timeout:g})",
     )
-    parser.add_argument(
-        "--pdf-dpi", type=positive_int, default=200, metavar="N", help="PDF render DPI"
-    )
+    add_pdf_dpi_option(parser)
     parser.add_argument(
         "--max-tasks-per-worker", type=positive_int, metavar="N", help="recycle workers"
     )
     parser.add_argument(
         "--max-worker-rss", type=positive_int, metavar="MB", help="recycle a worker above this RSS"
     )
-    parser.add_argument("--engine-factory", default=DEFAULT_FACTORY, help=argparse.SUPPRESS)
+    parser.add_argument("--engine-factory", default=None, help=argparse.SUPPRESS)
+
+
+def add_pdf_dpi_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--pdf-dpi",
+        type=positive_int,
+        default=DEFAULT_PDF_DPI,
+        metavar="N",
+        help=f"render PDF pages at N dpi (default {DEFAULT_PDF_DPI})",
+    )
 
 
 def read_overrides(args: argparse.Namespace) -> ReadOverrides:
@@ -201,16 +219,27 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return dataclasses.replace(config, read=read, models=models, decode=decode, backend=backend)
 
 
-def pool_config_from_args(args: argparse.Namespace) -> PoolConfig:
-    """The worker pool's settings from the pool options."""
-    from ocrmill.runtime.pool import PoolConfig
+def spec_from_args(
+    args: argparse.Namespace, *, max_in_flight: int | None = None, wait_ready: bool = True
+) -> ExecutorSpec:
+    """The executor the worker and pool options ask for (see
+    :class:`~ocrmill.batch.executor_spec.ExecutorSpec`)."""
+    from ocrmill.batch.executor_spec import ExecutorSpec
 
-    return PoolConfig(
-        task_timeout_s=args.timeout,
-        max_retries=getattr(args, "retries", 1),
-        max_tasks_per_worker=args.max_tasks_per_worker,
-        max_worker_rss_bytes=args.max_worker_rss * 1024**2 if args.max_worker_rss else None,
+    rss = getattr(args, "max_worker_rss", None)
+    return ExecutorSpec(
+        workers=args.workers,
+        device=args.device,
+        cpu_workers=args.cpu_workers or 0,
+        timeout_s=args.timeout,
+        retries=getattr(args, "retries", DEFAULT_RETRIES),
+        max_tasks_per_worker=getattr(args, "max_tasks_per_worker", None),
+        max_worker_rss_bytes=rss * 1024**2 if rss else None,
         engine_factory=args.engine_factory,
+        max_in_flight=max_in_flight,
+        wait_ready=wait_ready,
+        ray=bool(getattr(args, "ray", False)),
+        ray_address=getattr(args, "ray_address", None),
     )
 
 
@@ -221,30 +250,14 @@ def executor_from_args(
     max_in_flight: int | None = None,
     wait_ready: bool = True,
 ) -> Executor:
-    """The executor ``--workers`` asks for: ``0`` reads in this process; otherwise a worker
-    pool planned for ``--device``/``--workers`` (the plan is logged), started, and ready
-    unless ``wait_ready`` is false (see :meth:`PoolExecutor.start`)."""
-    import logging
+    """The executor ``--workers``/``--device``/``--ray`` ask for, started: ``0`` reads in
+    this process; otherwise a worker pool (ready unless ``wait_ready`` is false, see
+    :meth:`~ocrmill.batch.executors.PoolExecutor.start`) or Ray actors."""
+    from ocrmill.batch.executor_spec import start_executor
 
-    from ocrmill.batch.executors import PoolExecutor, SerialExecutor
+    spec = spec_from_args(args, max_in_flight=max_in_flight, wait_ready=wait_ready)
+    if spec.uses_ray:
+        from ocrmill.distributed.executor import start_ray
 
-    log = logging.getLogger("ocrmill")
-    if str(args.workers).strip() == "0":
-        log.info("workers: 0 (reading in this process)")
-        return SerialExecutor(config, engine_factory=args.engine_factory)
-    plan = plan_from_args(args, config)
-    log.info("%s", plan.describe())
-    return PoolExecutor.start(
-        plan,
-        config,
-        pool_config_from_args(args),
-        max_in_flight=max_in_flight,
-        wait_ready=wait_ready,
-    )
-
-
-def plan_from_args(args: argparse.Namespace, config: Config) -> WorkerPlan:
-    """The worker plan for ``--device`` / ``--workers`` / ``--cpu-workers``."""
-    from ocrmill.runtime.plan import plan_for
-
-    return plan_for(config, args.device, args.workers, cpu_workers=args.cpu_workers or 0)
+        return start_ray(spec, config)
+    return start_executor(spec, config)

@@ -7,22 +7,22 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from ocrmill.cli.options import (
     add_device_options,
     add_engine_options,
     add_pool_options,
+    add_verbosity_options,
     config_from_args,
     executor_from_args,
 )
 from ocrmill.errors import DocumentError, ExitCode
-from ocrmill.results import PageFailure, PageResult, Result
+from ocrmill.results import PageFailure, Result
 from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
-    from ocrmill.outputs.pdf import LayeredPdf
+    from ocrmill.outputs.writer import DocumentWriter
 
 log = logging.getLogger("ocrmill")
 
@@ -38,67 +38,54 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="add a text layer also to pages that already carry text (born-digital pages)",
     )
-    pdf.add_argument("-q", "--quiet", action="store_true", help="no progress output")
-    add_pool_options(pdf, timeout=600.0)
+    add_verbosity_options(pdf, quiet_help="nothing on stderr but warnings and errors")
+    add_pool_options(pdf)
     add_device_options(pdf)
     add_engine_options(pdf)
     pdf.set_defaults(func=cmd_pdf)
 
 
-class _LayerSink:
-    """Adds each page's layer to the document as its record arrives; remembers failures."""
+class _PageSink:
+    """Adds each page's record to the document as it arrives; remembers failures."""
 
-    def __init__(self, document: LayeredPdf) -> None:
-        self.document = document
+    def __init__(self, writer: DocumentWriter) -> None:
+        self.writer = writer
         self.failed: list[PageFailure] = []
 
     def write(self, result: Result, task: Task | None = None) -> None:
-        if isinstance(result, PageResult):
-            page = task.page if task is not None and task.page is not None else 0
-            self.document.add_layer(page, result)
-        else:
+        self.writer.add(result, task.page if task is not None else None)
+        if isinstance(result, PageFailure):
             self.failed.append(result)
 
     def close(self) -> None:
         pass
 
 
-def _tasks(path: str, is_pdf: bool, count: int, skip: set[int], dpi: int) -> Iterator[Task]:
-    """The pages to read: a PDF's (the one page expansion) less ``skip``, or the image's
-    frames."""
-    from ocrmill.batch.sources import pdf_tasks
-
-    if is_pdf:
-        yield from (t for t in pdf_tasks(path, pdf_dpi=dpi) if t.page not in skip)
-        return
-    for frame in range(count):
-        yield Task(0, path, path, "image", frame if count > 1 else None, pages=count)
-
-
-def _open_input(path: str, force_ocr: bool) -> tuple[bool, int, LayeredPdf, set[int]]:
-    """Whether ``path`` is a PDF, its page count, the document to add layers to, and the
-    pages that already carry text (none with ``force_ocr``). Raises DocumentError naming
-    the file when it cannot be read."""
-    from ocrmill.outputs.pdf import LayeredPdf, pages_with_text
-    from ocrmill.pipeline.decode import page_count
-    from ocrmill.pipeline.pdf import is_pdf, pdf_page_count
+def _plan(path: str, force_ocr: bool, dpi: int) -> tuple[bool, list[Task], set[int]]:
+    """Whether ``path`` is a PDF, its pages as tasks (the one page expansion of
+    :func:`~ocrmill.batch.sources.document_tasks`), and the pages that already carry text
+    (none with ``force_ocr``). Raises DocumentError naming the file when it cannot be
+    read."""
+    from ocrmill.batch.sources import document_tasks
+    from ocrmill.outputs.pdf import pages_with_text
+    from ocrmill.pipeline.pdf import is_pdf
 
     source_is_pdf = is_pdf(path)
+    tasks = list(document_tasks(path, pdf_dpi=dpi))
+    if len(tasks) == 1 and tasks[0].failure is not None:
+        raise DocumentError(tasks[0].failure.message)
     try:
-        # A PDF must open for the renderer (pdfium), not only for qpdf, which repairs more.
-        count = pdf_page_count(path) if source_is_pdf else page_count(path, name=path)
         with_text = pages_with_text(path) if source_is_pdf and not force_ocr else set()
-        document = LayeredPdf.open(path, is_pdf=source_is_pdf, pages=count)
-    except DocumentError:
-        raise
-    except Exception as exc:  # pdfium or Pillow refusing the file
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        raise DocumentError(f"{path}: cannot be read: {message}") from None
-    return source_is_pdf, count, document, with_text
+    except Exception as exc:  # pdfium refusing the file
+        raise DocumentError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from None
+    return source_is_pdf, tasks, with_text
 
 
 def cmd_pdf(args: argparse.Namespace) -> int:
     """OCR every page and write the input again with an invisible text layer."""
+    from ocrmill.cli.doctor import version
+    from ocrmill.outputs.writer import DocumentWriter
+
     path = args.input
     if not os.path.isfile(path):
         raise DocumentError(f"{path}: no such file")
@@ -107,36 +94,47 @@ def cmd_pdf(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     # The workers load their models while this process looks at the input.
     executor = executor_from_args(args, config, wait_ready=False)
+    writer: DocumentWriter | None = None
     try:
         from ocrmill.batch import run
         from ocrmill.batch.progress import default_progress
 
-        source_is_pdf, count, document, with_text = _open_input(path, args.force_ocr)
-        try:
-            if with_text:
-                log.info(
-                    "%d of %d pages already carry text and are kept as they are (--force-ocr "
-                    "adds a layer anyway): %s",
-                    len(with_text),
-                    count,
-                    ", ".join(str(p + 1) for p in sorted(with_text)),
-                )
-            sink = _LayerSink(document)
-            summary = run(
-                _tasks(path, source_is_pdf, count, with_text, args.pdf_dpi),
-                sink,
-                config=config,
-                executor=executor,
-                progress=default_progress(args.quiet),
+        source_is_pdf, tasks, with_text = _plan(path, args.force_ocr, args.pdf_dpi)
+        count = len(tasks)
+        writer = DocumentWriter(
+            "pdf",
+            path,
+            source=path,
+            is_pdf=source_is_pdf,
+            pages=count,
+            software=f"ocrmill {version()}",
+            max_pixels=config.decode.max_pixels,
+        )
+        writer.open()  # an input that cannot be made searchable fails now, before reading
+        if with_text:
+            log.info(
+                "%d of %d pages already carry text and are kept as they are (--force-ocr "
+                "adds a layer anyway): %s",
+                len(with_text),
+                count,
+                ", ".join(str(p + 1) for p in sorted(with_text)),
             )
-            executor.close()  # the workers' memory is not needed while the file is written
-            if summary.interrupted:
-                log.info("interrupted: %s not written", args.output)
-                return int(ExitCode.INTERRUPTED)
-            document.save(args.output)
-        finally:
-            document.close()
+        sink = _PageSink(writer)
+        summary = run(
+            [task for task in tasks if task.page not in with_text],
+            sink,
+            config=config,
+            executor=executor,
+            progress=default_progress(args.quiet),
+        )
+        executor.close()  # the workers' memory is not needed while the file is written
+        if summary.interrupted:
+            log.info("interrupted: %s not written", args.output)
+            return int(ExitCode.INTERRUPTED)
+        writer.save(args.output)
     finally:
+        if writer is not None:
+            writer.close()
         executor.close()
     for failure in sorted(sink.failed, key=lambda f: f.page or 0):
         where = f"page {failure.page + 1}" if failure.page is not None else "the image"

@@ -5,11 +5,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ocrmill.cli.options import add_engine_options, config_from_args
+from ocrmill.cli.options import (
+    add_engine_options,
+    add_pdf_dpi_option,
+    add_verbosity_options,
+    config_from_args,
+)
 from ocrmill.results import PageFailure, Result, result_to_json
 from ocrmill.tasks import Task
+
+if TYPE_CHECKING:
+    from ocrmill.outputs.writer import DocumentAssembler, DocumentFormat
 
 READ_BATCH = 8  # inputs per engine call (recognition batched across them)
 
@@ -27,9 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "per input (all its pages)",
     )
     read.add_argument("--json", action="store_true", help="the same as --format json")
-    read.add_argument(
-        "--pdf-dpi", type=int, default=200, metavar="N", help="PDF render DPI (default 200)"
-    )
+    add_pdf_dpi_option(read)
+    add_verbosity_options(read, quiet_help="no messages on stderr but warnings and errors")
     add_engine_options(read)
     read.set_defaults(func=cmd_read)
 
@@ -39,21 +46,34 @@ class PrintSink:
     are several inputs) or its JSON line; or, for hOCR and ALTO, each input's document once
     its last page is read. A failure is also one line on stderr."""
 
-    def __init__(self, *, fmt: str, headers: bool, out: TextIO, err: TextIO) -> None:
+    def __init__(
+        self, *, fmt: str, headers: bool, out: TextIO, err: TextIO, max_pixels: int
+    ) -> None:
         self.fmt = fmt
         self.headers = headers
         self.out = out
         self.err = err
-        from ocrmill.batch.files import DocumentPages  # here: `--help` stays light
+        self._documents: DocumentAssembler | None = None
+        if fmt in ("hocr", "alto"):
+            from ocrmill.cli.doctor import version
+            from ocrmill.outputs.writer import DocumentAssembler  # here: `--help` stays light
 
-        self._documents = DocumentPages()
+            software = f"ocrmill {version()}"
+            kind: DocumentFormat = "hocr" if fmt == "hocr" else "alto"
+            self._documents = DocumentAssembler(kind, software=software, max_pixels=max_pixels)
 
     def write(self, result: Result, task: Task | None = None) -> None:
         if isinstance(result, PageFailure):
             where = f" (page {result.page + 1})" if result.page is not None else ""
             print(f"ocrmill: {result.input}{where}: {result.code}: {result.message}", file=self.err)
-        if self.fmt in ("hocr", "alto"):
-            self._document(result, task)
+        if self._documents is not None:
+            writer = self._documents.add(result, task)
+            if writer is not None:
+                try:
+                    self.out.write(writer.render())
+                    self.out.flush()
+                finally:
+                    writer.close()
         elif self.fmt == "json":
             print(result_to_json(result), file=self.out, flush=True)
         elif not isinstance(result, PageFailure):
@@ -62,18 +82,9 @@ class PrintSink:
                 print(f"==> {result.input}{where} <==", file=self.out)
             print(result.text, file=self.out, flush=True)
 
-    def _document(self, result: Result, task: Task | None) -> None:
-        from ocrmill.cli.doctor import version
-        from ocrmill.outputs.render import render_document
-
-        pages = self._documents.add(result, task)
-        if pages is not None:
-            fmt = "hocr" if self.fmt == "hocr" else "alto"
-            software = f"ocrmill {version()}"
-            self.out.write(render_document(fmt, pages, name=result.input, software=software))
-            self.out.flush()
-
     def close(self) -> None:
+        if self._documents is not None:
+            self._documents.close()
         self.out.flush()
 
 
@@ -85,7 +96,13 @@ def cmd_read(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     headers = len(args.images) > 1 or not _one_image(args.images[0])
     fmt = "json" if args.json else args.format
-    sink = PrintSink(fmt=fmt, headers=headers, out=sys.stdout, err=sys.stderr)
+    sink = PrintSink(
+        fmt=fmt,
+        headers=headers,
+        out=sys.stdout,
+        err=sys.stderr,
+        max_pixels=config.decode.max_pixels,
+    )
     summary = run(
         args.images,
         sink,

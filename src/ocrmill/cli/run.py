@@ -12,12 +12,12 @@ from ocrmill.cli.options import (
     add_device_options,
     add_engine_options,
     add_pool_options,
+    add_verbosity_options,
     config_from_args,
     executor_from_args,
-    plan_from_args,
-    pool_config_from_args,
 )
 from ocrmill.errors import ConfigError
+from ocrmill.tasks import DEFAULT_RETRIES
 
 if TYPE_CHECKING:
     from ocrmill.batch.api import Output
@@ -44,10 +44,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("text", "plain text (.txt; pages separated by form feeds)"),
     ):
         files.add_argument(f"--{fmt}-dir", metavar="DIR", help=f"write {what} into DIR")
-    run.add_argument("--resume", action="store_true", help="skip inputs already in the output")
-    run.add_argument("--retries", type=int, default=1, help="retries of a task whose worker died")
-    add_pool_options(run, timeout=600.0)
-    run.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip inputs already in the output; read again those that failed in a way that "
+        "may not happen again (timeout, worker_crashed, input_not_found, resource_limit)",
+    )
+    run.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="resume, reading again every input whose record is a failure",
+    )
+    run.add_argument(
+        "--retries",
+        type=int,
+        default=DEFAULT_RETRIES,
+        help=f"retries of a task whose worker died or timed out ({DEFAULT_RETRIES})",
+    )
+    add_pool_options(run)
+    add_verbosity_options(
+        run, quiet_help="no progress, plan or summary on stderr (warnings and errors only)"
+    )
     run.add_argument(
         "--ray",
         action="store_true",
@@ -67,16 +84,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """Read many inputs into a JSONL file; the exit code says how it went."""
     from ocrmill.batch import run
-    from ocrmill.batch.executors import Executor
     from ocrmill.batch.progress import default_progress
 
-    outputs = _outputs(args)
     config = config_from_args(args)
-    executor: Executor
-    if args.ray or args.ray_address:
-        executor = _ray_executor(args, config)
-    else:  # the workers load their models while the run lists its inputs
-        executor = executor_from_args(args, config, wait_ready=False)
+    outputs = _outputs(args, config.decode.max_pixels)
+    # Local workers load their models while the run lists its inputs.
+    executor = executor_from_args(args, config, wait_ready=False)
     try:
         summary = run(
             args.inputs,
@@ -84,20 +97,23 @@ def cmd_run(args: argparse.Namespace) -> int:
             config=config,
             executor=executor,
             progress=default_progress(args.quiet),
-            resume=args.resume,
+            resume=args.resume or args.retry_failed,
+            retry_failed=args.retry_failed,
             pdf_dpi=args.pdf_dpi,
             stdin=sys.stdin,
         )
     finally:
         executor.close()
-    log.info("%s", summary.line)
+    # Failures are worth a line even with -q (each is a record in the output).
+    log.log(logging.WARNING if summary.exit_code else logging.INFO, "%s", summary.line)
     if summary.interrupted:
-        log.info("interrupted; rerun with --resume to read the rest")
+        log.warning("interrupted; rerun with --resume to read the rest")
     return int(summary.exit_code)
 
 
-def _outputs(args: argparse.Namespace) -> list[Output]:
-    """The JSONL output and the document folders asked for (at least one is needed)."""
+def _outputs(args: argparse.Namespace, max_pixels: int) -> list[Output]:
+    """The JSONL output and the document folders asked for (at least one is needed);
+    images embedded in searchable PDFs are held to ``max_pixels`` as images read are."""
     from ocrmill.batch.files import DocumentFiles
     from ocrmill.cli.doctor import version
 
@@ -105,29 +121,11 @@ def _outputs(args: argparse.Namespace) -> list[Output]:
     for fmt in ("pdf", "hocr", "alto", "text"):
         folder = getattr(args, f"{fmt}_dir")
         if folder:
-            outputs.append(DocumentFiles(folder, fmt, software=f"ocrmill {version()}"))
+            software = f"ocrmill {version()}"
+            outputs.append(DocumentFiles(folder, fmt, software=software, max_pixels=max_pixels))
     if not outputs:
         raise ConfigError(
             "say where results go: -o FILE.jsonl and/or --pdf-dir/--hocr-dir/"
             "--alto-dir/--text-dir DIR"
         )
     return outputs
-
-
-def _ray_executor(args: argparse.Namespace, config):  # -> RayExecutor
-    from ocrmill.distributed.executor import RayExecutor
-
-    for flag, value in (
-        ("--max-tasks-per-worker", args.max_tasks_per_worker),
-        ("--max-worker-rss", args.max_worker_rss),
-    ):
-        if value:
-            raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
-    plan = plan_from_args(args, config)
-    return RayExecutor.start(
-        plan,
-        config,
-        pool_config_from_args(args),
-        address=args.ray_address,
-        fixed=str(args.workers).strip().lower() != "auto",
-    )

@@ -11,9 +11,8 @@ from ocrmill.cli.options import (
     add_engine_options,
     add_pool_options,
     config_from_args,
-    plan_from_args,
-    pool_config_from_args,
     positive_int,
+    spec_from_args,
 )
 from ocrmill.errors import ExitCode
 
@@ -104,9 +103,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from ocrmill.server.settings import MIB, Limits, ServerSettings, default_data_dir
 
     logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s: %(message)s")
+    from ocrmill.batch.executor_spec import log_plan
+
     config = config_from_args(args)
-    plan = plan_from_args(args, config)
-    log.info("%s", plan.describe())
+    spec = spec_from_args(args)
+    plan = spec.plan(config)
+    log_plan(plan)
     limits = Limits(
         max_queue=args.max_queue,
         max_pending_pages=args.max_pending_pages,
@@ -119,7 +121,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = ServerSettings(
         config=config,
         plan=plan,
-        pool=pool_config_from_args(args),
+        pool=spec.pool_config(),
         data_dir=args.data_dir or default_data_dir(),
         limits=limits,
         api_key=args.api_key or os.environ.get("OCRMILL_API_KEY") or None,

@@ -8,18 +8,22 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from ocrmill.cli.options import (
     add_device_options,
     add_engine_options,
     add_pool_options,
+    add_verbosity_options,
     config_from_args,
     executor_from_args,
     positive_int,
     ratio,
 )
 from ocrmill.errors import ExitCode
+
+if TYPE_CHECKING:
+    from ocrmill.video.records import SampleResult, VideoRecord
 
 log = logging.getLogger("ocrmill")
 
@@ -77,8 +81,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="recognition confidence a detected line needs to count (default 0: every box "
         "that reads as a character; lines taller than 0.2 of the frame need 0.9 regardless)",
     )
-    video.add_argument("-q", "--quiet", action="store_true", help="no per-video lines on stderr")
-    add_pool_options(video, timeout=600.0)
+    add_verbosity_options(video, quiet_help="no per-video lines, plan or summary on stderr")
+    add_pool_options(video)
     add_device_options(video)
     add_engine_options(video)
     video.set_defaults(func=cmd_video_filter)
@@ -121,20 +125,18 @@ def cmd_video_filter(args: argparse.Namespace) -> int:
 
 
 def _write_video_records(
-    samples: Iterator[dict], out: TextIO, quiet: bool
+    samples: Iterator[SampleResult], out: TextIO, quiet: bool
 ) -> tuple[int, int, int, int]:
     """One JSONL line per video as each sample completes; returns (videos, failed, kept
     samples, frames read)."""
-    import json
-
     videos = failed = kept = frames = 0
     for sample in samples:
-        kept += sample["keep"]
-        for record in sample["videos"]:
+        kept += sample.keep
+        for record in sample.videos:
             videos += 1
-            failed += not record["ok"]
-            frames += len(record.get("frames", ()))
-            out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+            failed += not record.ok
+            frames += len(record.frames)
+            out.write(record.to_json() + "\n")
             out.flush()
             if not quiet:
                 log.info("%s", _video_line(record))
@@ -147,12 +149,13 @@ def _output_stream(path: str) -> contextlib.AbstractContextManager[TextIO]:
     return open(path, "w", encoding="utf-8")
 
 
-def _video_line(record: dict) -> str:
-    if not record["ok"]:
-        return f"{record['input']}: {record['error']['code']}: {record['error']['message']}"
-    score = record["score"]
-    verdict = "keep" if record["keep"] else "drop"
+def _video_line(record: VideoRecord) -> str:
+    if record.error is not None:
+        return f"{record.input}: {record.error.code}: {record.error.message}"
+    score = record.score
+    assert score is not None  # a video read without an error has a score
+    verdict = "keep" if record.keep else "drop"
     return (
-        f"{record['input']}: text area {score['mean']:.4f} (min {score['min']:.4f}, "
-        f"max {score['max']:.4f}, {len(record['frames'])} frames): {verdict}"
+        f"{record.input}: text area {score.mean:.4f} (min {score.min:.4f}, "
+        f"max {score.max:.4f}, {len(record.frames)} frames): {verdict}"
     )

@@ -16,6 +16,7 @@ from ocrmill.config import Config, ReadOptions
 from ocrmill.distributed.plan import ActorPlan
 from ocrmill.errors import ConfigError
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY
+from ocrmill.tasks import DEFAULT_PDF_DPI, DEFAULT_RETRIES, DEFAULT_TASK_TIMEOUT_S
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -155,7 +156,7 @@ def task_dataset(tasks: Iterable[Task], *, batch_size: int = DEFAULT_BATCH_SIZE)
     are made, so the driver holds one block at a time plus a reference per block.
     """
     ray = import_ray()
-    listing = TaskListing(None, 0, None, 200)
+    listing = TaskListing(None, 0, None, DEFAULT_PDF_DPI)
     refs = [ray.put(t) for t in _blocks(tasks, batch_size, listing)]
     listing.dataset = ray.data.from_arrow_refs(refs) if refs else None
     return listing
@@ -167,11 +168,11 @@ def ocr_dataset(
     *,
     config: Config | None = None,
     engine_factory: str = DEFAULT_ENGINE_FACTORY,
-    pdf_dpi: int = 200,
+    pdf_dpi: int = DEFAULT_PDF_DPI,
     options: ReadOptions | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    timeout_s: float | None = 600.0,
-    retries: int = 1,
+    timeout_s: float | None = DEFAULT_TASK_TIMEOUT_S,
+    retries: int = DEFAULT_RETRIES,
     keep_columns: bool = True,
 ) -> ray.data.Dataset:
     """``dataset`` with :class:`~ocrmill.distributed.stage.OcrStage` mapped over it by an

@@ -29,6 +29,7 @@ from ocrmill.tasks import Task, TaskKind
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ocrmill.batch.executor_spec import ExecutorSpec
     from ocrmill.runtime.plan import WorkerPlan
     from ocrmill.runtime.pool import PoolConfig
 
@@ -72,7 +73,7 @@ class RayExecutor:
         except BaseException:
             session.__exit__(None, None, None)
             raise
-        logging.getLogger("ocrmill").info("%s", actors.describe())
+        logging.getLogger("ocrmill").info("%s", actors.describe())  # one line
         return cls(actors, config, pool_config, session=session, batch_size=batch_size)
 
     def map(self, tasks: Iterable[Task], stop: threading.Event) -> Iterator[tuple[Task, Result]]:
@@ -104,6 +105,27 @@ class RayExecutor:
         if self._session is not None:
             self._session.__exit__(None, None, None)
             self._session = None
+
+
+def start_ray(spec: ExecutorSpec, config: Config) -> RayExecutor:
+    """The Ray executor for ``spec`` (see :class:`~ocrmill.batch.executor_spec.ExecutorSpec`):
+    actors sized from the local worker plan, on the cluster at ``spec.ray_address`` (None: a
+    local Ray); ``workers`` other than auto fixes the actor count."""
+    from ocrmill.errors import ConfigError
+
+    for flag, value in (
+        ("--max-tasks-per-worker", spec.max_tasks_per_worker),
+        ("--max-worker-rss", spec.max_worker_rss_bytes),
+    ):
+        if value:
+            raise ConfigError(f"{flag} is not supported with --ray (Ray replaces actors itself)")
+    return RayExecutor.start(
+        spec.plan(config),
+        config,
+        spec.pool_config(),
+        address=spec.ray_address,
+        fixed=str(spec.workers).strip().lower() != "auto",
+    )
 
 
 def _until(tasks: Iterable[Task], stop: threading.Event) -> Iterator[Task]:

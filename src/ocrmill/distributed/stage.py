@@ -11,13 +11,13 @@ only the actor's worker, which the pool replaces (the input is retried alone, th
 
 Input rows have ``path`` (a file: image or PDF) or ``bytes`` (an encoded image or PDF, as
 ``ray.data.read_binary_files`` gives them), and optionally ``input`` (the record's name;
-default the path), ``page`` (0-based PDF page; a PDF row without one is read page by page,
-one output row each) and ``error_code`` / ``error_message`` (an input that could not be
-listed; it becomes that error row). ``path`` and ``input`` may be strings or file-system
+default the path), ``page`` (0-based page of a PDF or multi-page TIFF; such a row without
+one is read page by page, one output row each) and ``error_code`` / ``error_message`` (an
+input that could not be listed; it becomes that error row). ``path`` and ``input`` may be strings or file-system
 bytes. Output rows have the columns :data:`RESULT_COLUMNS`:
 
 ======================== ===================================================================
-``input``, ``page``      the record's name and 0-based PDF page (null for images)
+``input``, ``page``      the record's name and 0-based page (null for one-page images)
 ``ok``                   true when read (possibly with no text), false for an error row
 ``text``                 the text in reading order (null when ``ok`` is false)
 ``error_code``, ``error_message``  why it failed (null when ``ok``)
@@ -38,12 +38,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocrmill.batch.executors import PoolExecutor
-from ocrmill.batch.sources import pdf_tasks
+from ocrmill.batch.sources import TIFF_MAGIC, document_tasks
 from ocrmill.config import Config, ReadOptions
-from ocrmill.errors import InputError
+from ocrmill.errors import ConfigError, InputError
 from ocrmill.results import PageFailure, Result, result_to_json
 from ocrmill.runtime.worker import DEFAULT_ENGINE_FACTORY
-from ocrmill.tasks import Task, TaskKind
+from ocrmill.tasks import (
+    DEFAULT_PDF_DPI,
+    DEFAULT_RETRIES,
+    DEFAULT_TASK_TIMEOUT_S,
+    Task,
+    TaskKind,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -102,14 +108,30 @@ def _is_pdf_path(path: str) -> bool:
 
 
 def _actor_gpu() -> str:
-    """The GPU Ray assigned to this actor, as a pool slot device (``cuda:N``)."""
-    try:
-        import ray
+    """The GPU Ray assigned to this actor, as a pool slot device (``cuda:N``).
 
-        ids = ray.get_gpu_ids()
-    except Exception:
-        ids = []
-    return f"cuda:{int(ids[0])}" if ids else "cuda:0"
+    Raises :class:`~ocrmill.errors.ConfigError` when Ray assigned none (the actor reserves no
+    GPU, or the stage runs outside a Ray actor) or names it by something other than an
+    index: a CUDA stage never guesses a GPU, which could be another actor's.
+    """
+    import ray
+
+    # Outside Ray (not started in this process) there is no actor and so no GPU; asking
+    # get_gpu_ids() there would start a local Ray as a side effect.
+    ids = ray.get_gpu_ids() if ray.is_initialized() else []
+    if not ids:
+        raise ConfigError(
+            "OcrStage(device='cuda') runs in a Ray actor that reserves a GPU (num_gpus > 0, "
+            "as ocr_dataset asks for on a GPU plan), but Ray assigned this one none; "
+            "reserve a GPU or use device='cpu'"
+        )
+    names = sorted(str(i) for i in ids)
+    if not all(name.isdigit() for name in names):
+        raise ConfigError(
+            f"Ray assigned this actor GPU {', '.join(names)}, not GPU indices; "
+            "give CUDA_VISIBLE_DEVICES on the Ray nodes as indices"
+        )
+    return f"cuda:{min(int(name) for name in names)}"
 
 
 class OcrStage:
@@ -129,10 +151,10 @@ class OcrStage:
         engine_factory: str = DEFAULT_ENGINE_FACTORY,
         device: str = "cpu",
         threads: int = 1,
-        pdf_dpi: int = 200,
+        pdf_dpi: int = DEFAULT_PDF_DPI,
         options: ReadOptions | None = None,
-        timeout_s: float | None = 600.0,
-        retries: int = 1,
+        timeout_s: float | None = DEFAULT_TASK_TIMEOUT_S,
+        retries: int = DEFAULT_RETRIES,
         keep_columns: bool = True,
         warmup: bool = True,
     ) -> None:
@@ -213,29 +235,39 @@ class OcrStage:
         self, row: int, name: str, data: bytes, page: int | None, temp_files: list[str]
     ) -> list[_Row]:
         if not _is_pdf_bytes(data):
-            return [_Row(row, task=self._task(name, data, page, pdf=False))]
+            if page is not None or not data.startswith(TIFF_MAGIC):
+                return [_Row(row, task=self._task(name, data, page, pdf=False))]
+            return [_Row(row, task=t) for t in self._tiff_tasks(name, data)]
         # PDF pages are rendered from a file: this one lives until the batch is done.
         fd, tmp = tempfile.mkstemp(prefix="ocrmill-", suffix=".pdf")
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         temp_files.append(tmp)
-        return self._pdf_rows(row, name, tmp, page)
+        return self._path_rows(row, name, tmp, page)
+
+    def _tiff_tasks(self, name: str, data: bytes) -> list[Task]:
+        """A multi-page TIFF's bytes as one task per page (one task when it cannot be
+        counted: reading it reports why)."""
+        from ocrmill.pipeline.decode import page_count
+
+        try:
+            count = page_count(data, name=name)
+        except Exception:
+            count = 1
+        if count <= 1:
+            return [self._task(name, data, None, pdf=False)]
+        return [
+            Task(0, data, name, "image", i, self.pdf_dpi, self.options, pages=count)
+            for i in range(count)
+        ]
 
     def _path_rows(self, row: int, name: str, path: str, page: int | None) -> list[_Row]:
-        if page is None and not _is_pdf_path(path):
-            return [_Row(row, task=self._task(name, path, None, pdf=False))]
-        return self._pdf_rows(row, name, path, page)
-
-    def _pdf_rows(self, row: int, name: str, path: str, page: int | None) -> list[_Row]:
-        if page is not None:
-            return [_Row(row, task=self._task(name, path, page, pdf=True))]
-        out: list[_Row] = []
-        for item in pdf_tasks(path, name, pdf_dpi=self.pdf_dpi, options=self.options):
-            if isinstance(item, PageFailure):
-                out.append(_Row(row, result=item))
-            else:
-                out.append(_Row(row, task=item))
-        return out
+        if page is not None:  # one page of a PDF or of a multi-page image
+            return [_Row(row, task=self._task(name, path, page, pdf=_is_pdf_path(path)))]
+        # Every page of the document (the one expansion of the run layer); an unreadable
+        # PDF is one failed task, whose record the executor hands back unread.
+        tasks = document_tasks(path, name, pdf_dpi=self.pdf_dpi, options=self.options)
+        return [_Row(row, task=task) for task in tasks]
 
     def _read(self, rows: list[_Row]) -> None:
         todo = {id(row.task): row for row in rows if row.result is None and row.task is not None}

@@ -1,17 +1,24 @@
 """hOCR 1.2: a document's pages as XHTML (``ocr_page`` > ``ocr_carea`` > ``ocr_par`` >
-``ocr_line`` > ``ocrx_word``), boxes in input pixels, word confidences as ``x_wconf``."""
+``ocr_line`` > ``ocrx_word``), boxes in input pixels, word confidences as ``x_wconf``.
+
+The recognizer does not tell which language a page is in, so the document states none
+unless the caller knows it (``lang``)."""
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from ocrmill.errors import ConfigError
 from ocrmill.outputs.documents import PageView, document_view
 from ocrmill.outputs.geometry import BBox
 from ocrmill.results import Result
 
 XHTML = "http://www.w3.org/1999/xhtml"
-CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf ocrp_lang"
+CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf"
+LANG_CAPABILITY = "ocrp_lang"  # only when the document states its language
+_LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")  # BCP 47's shape
 
 
 def _bbox(box: BBox) -> str:
@@ -58,17 +65,34 @@ def _quoted(name: str) -> str:
     return name.replace("\\", "\\\\").replace('"', '\\"')
 
 
-def render_hocr(results: Sequence[Result], *, title: str = "", software: str = "ocrmill") -> str:
-    """One hOCR document for the pages of one input (in page order)."""
+def render_hocr(
+    results: Sequence[Result],
+    *,
+    title: str = "",
+    software: str = "ocrmill",
+    lang: str | None = None,
+) -> str:
+    """One hOCR document for the pages of one input (in page order).
+
+    ``lang``: the pages' language as a BCP 47 tag (``"de"``, ``"pt-BR"``), when the caller
+    knows it; the document then says so (``xml:lang`` and ``lang``). By default it states no
+    language."""
+    if lang is not None and not _LANGUAGE_TAG.fullmatch(lang):
+        raise ConfigError(f"hOCR language {lang!r} is not a language tag such as 'en' or 'pt-BR'")
     ET.register_namespace("", XHTML)
-    html = ET.Element("html", {"xmlns": XHTML, "xml:lang": "en", "lang": "en"})
+    attributes = {"xmlns": XHTML}
+    capabilities = CAPABILITIES
+    if lang is not None:
+        attributes.update({"xml:lang": lang, "lang": lang})
+        capabilities += f" {LANG_CAPABILITY}"
+    html = ET.Element("html", attributes)
     head = ET.SubElement(html, "head")
     ET.SubElement(head, "title").text = title
     ET.SubElement(
         head, "meta", {"http-equiv": "Content-Type", "content": "text/html;charset=utf-8"}
     )
     ET.SubElement(head, "meta", {"name": "ocr-system", "content": software})
-    ET.SubElement(head, "meta", {"name": "ocr-capabilities", "content": CAPABILITIES})
+    ET.SubElement(head, "meta", {"name": "ocr-capabilities", "content": capabilities})
     body = ET.SubElement(html, "body")
     for page in document_view(results):
         _page(body, page)

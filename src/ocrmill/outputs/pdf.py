@@ -16,6 +16,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from ocrmill.atomic import write_atomically
+from ocrmill.config import DecodeConfig
 from ocrmill.errors import DocumentError, EncryptedPdfError
 from ocrmill.outputs.glyphless import add_font
 from ocrmill.outputs.pdf_layer import PixelMap, text_layer
@@ -74,10 +75,14 @@ class LayeredPdf:
         self.layered: set[int] = set()
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str], *, is_pdf: bool, pages: int = 1) -> LayeredPdf:
+    def open(
+        cls, path: str | os.PathLike[str], *, is_pdf: bool, pages: int = 1, max_pixels: int
+    ) -> LayeredPdf:
         """The document to layer for an input: the PDF itself, or new pages built around
         the ``pages`` frames of an image (see :func:`image_document`)."""
-        return cls(open_pdf(path) if is_pdf else image_document(path, pages))
+        if is_pdf:
+            return cls(open_pdf(path))
+        return cls(image_document(path, pages, max_pixels=max_pixels))
 
     @property
     def font(self) -> pikepdf.Object:
@@ -126,17 +131,25 @@ def _visible_box(page: Any) -> tuple[float, float, float, float]:
     return (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
 
 
-def image_page(pdf: pikepdf.Pdf, path: str | os.PathLike[str], frame: int = 0) -> int:
+def image_page(
+    pdf: pikepdf.Pdf,
+    path: str | os.PathLike[str],
+    frame: int = 0,
+    *,
+    max_pixels: int = DecodeConfig.max_pixels,
+) -> int:
     """Append a page showing frame ``frame`` of the image at ``path`` at its resolution
     (300 dpi when it states none); returns the new page's index. A JPEG is embedded as
-    its own bytes; anything else losslessly."""
+    its own bytes; anything else losslessly. The image is opened under the same pixel cap
+    and guards as images read (:func:`~ocrmill.pipeline.decode.open_page`)."""
     import pikepdf
     from pikepdf import Array, Dictionary, Name
-    from PIL import Image, ImageOps
+    from PIL import ImageOps
+
+    from ocrmill.pipeline.decode import open_page
 
     name = os.fspath(path)
-    with Image.open(name) as image:
-        image.seek(frame)
+    with open_page(name, frame, max_pixels=max_pixels) as image:
         dpi_x, dpi_y = _dpi(image)
         orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
         rotate = TURNS.get(orientation, 0) if image.format == "JPEG" else 0
@@ -214,15 +227,24 @@ def _white(size: tuple[int, int]) -> Any:
     return Image.new("RGB", size, (255, 255, 255))
 
 
-def image_document(path: str | os.PathLike[str], pages: int = 1) -> pikepdf.Pdf:
-    """A new PDF with one page per frame of the image at ``path`` (see :func:`image_page`)."""
+def image_document(
+    path: str | os.PathLike[str], pages: int = 1, *, max_pixels: int = DecodeConfig.max_pixels
+) -> pikepdf.Pdf:
+    """A new PDF with one page per frame of the image at ``path`` (see :func:`image_page`).
+    An image over ``max_pixels`` raises :class:`~ocrmill.errors.ImageTooLargeError`, one
+    that cannot be embedded a :class:`~ocrmill.errors.DocumentError`."""
     import pikepdf
+
+    from ocrmill.errors import OcrmillError
 
     pdf = pikepdf.new()
     try:
         for frame in range(pages):
-            image_page(pdf, path, frame)
-    except (OSError, ValueError, EOFError) as exc:
+            image_page(pdf, path, frame, max_pixels=max_pixels)
+    except OcrmillError:
+        pdf.close()
+        raise
+    except (OSError, ValueError, EOFError, SyntaxError) as exc:
         pdf.close()
         raise DocumentError(f"{os.fspath(path)}: cannot embed the image: {exc}") from None
     return pdf

@@ -205,6 +205,32 @@ def iter_pages(
                 _restore_frame(opened.image, start)
 
 
+@contextmanager
+def open_page(
+    source: str | os.PathLike[str] | bytes,
+    index: int | None = None,
+    *,
+    max_pixels: int,
+    name: str | None = None,
+) -> Iterator[Image.Image]:
+    """Page ``index`` (0-based; None: the first) of an image as Pillow opened it, for a
+    caller that needs the stored data rather than RGB pixels (a searchable PDF embeds the
+    original image). The same cap and guards as decoding: the page's size is checked from
+    its header against ``max_pixels`` before anything is decoded, and the ``with`` body
+    runs with Pillow's own, lower, bomb check lifted. Errors as :func:`decode_image`'s
+    while opening; the body's own failures are the caller's to translate."""
+    _check_cap_setting(max_pixels)
+    with _open_source(source, name) as opened:
+        where = opened.name
+        if index:
+            if not _is_multi_page(opened) or not _seek(opened, index):
+                raise InputError(f"{opened.name}: page {index + 1} does not exist")
+            where = f"{opened.name} (page {index})"
+        _check_size(opened.image.width, opened.image.height, where, max_pixels)
+        with _GUARDS.held():
+            yield opened.image
+
+
 def image_size(source: ImageSource, *, name: str | None = None) -> tuple[int, int]:
     """``(width, height)`` of ``source``'s first page, read from the header only.
 

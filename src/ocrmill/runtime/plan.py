@@ -62,12 +62,36 @@ class WorkerSlot:
 
 @dataclass(frozen=True)
 class WorkerPlan:
+    """The workers to start and why (``reasons``); ``warnings`` say where the plan departs
+    from what was explicitly asked for (a GPU that cannot be used)."""
+
     slots: tuple[WorkerSlot, ...]
     reasons: tuple[str, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def device_kind(self) -> str:
         return "cuda" if any(s.gpu_index is not None for s in self.slots) else "cpu"
+
+    def summary(self) -> str:
+        """One line: ``1 worker on the CPU (2 threads)``, ``3 workers: 2 on cuda:0 (2 threads
+        each), 1 on the CPU (1 thread)``."""
+        groups: dict[tuple[str, int], int] = {}
+        for slot in self.slots:
+            groups[(slot.device, slot.threads)] = groups.get((slot.device, slot.threads), 0) + 1
+
+        def where(device: str, threads: int, n: int) -> str:
+            place = "the CPU" if device == "cpu" else device
+            each = " each" if n > 1 else ""
+            return f"on {place} ({threads} thread{'s' * (threads > 1)}{each})"
+
+        count = len(self.slots)
+        head = f"{count} worker{'s' * (count > 1)}"
+        if len(groups) == 1:
+            ((device, threads), n) = next(iter(groups.items()))
+            return f"{head} {where(device, threads, n)}"
+        parts = [f"{n} {where(device, threads, n)}" for (device, threads), n in groups.items()]
+        return f"{head}: " + ", ".join(parts)
 
     def describe(self) -> str:
         counts: dict[tuple[str, int], int] = {}
@@ -102,7 +126,9 @@ def parse_workers(workers: str | int) -> int | None:
     raise ConfigError(f"workers must be 'auto' or a positive integer, got {workers!r}")
 
 
-def _cpu_plan(inv: Inventory, wanted: int | None, reasons: list[str]) -> WorkerPlan:
+def _cpu_plan(
+    inv: Inventory, wanted: int | None, reasons: list[str], *, warning: str | None = None
+) -> WorkerPlan:
     if wanted is None:
         by_threads = max(1, inv.cpus // CPU_THREADS_PER_WORKER)
         by_memory = (
@@ -126,7 +152,8 @@ def _cpu_plan(inv: Inventory, wanted: int | None, reasons: list[str]) -> WorkerP
         if count > inv.cpus:
             reasons.append(f"{count} workers on {inv.cpus} CPUs: oversubscribed, expect contention")
     threads = max(1, inv.cpus // count)
-    return WorkerPlan(tuple(WorkerSlot("cpu", threads) for _ in range(count)), tuple(reasons))
+    slots = tuple(WorkerSlot("cpu", threads) for _ in range(count))
+    return WorkerPlan(slots, tuple(reasons), (warning,) if warning else ())
 
 
 def plan_workers(
@@ -155,22 +182,24 @@ def plan_workers(
         return _cpu_plan(inv, wanted, reasons)
 
     gpus = list(inv.gpus)
+    asked = device.strip().lower()  # a GPU asked for by name, not found, is worth a warning
     if index is not None:
         gpus = [g for g in gpus if g.index == index]
         if not gpus:
-            reasons.append(
-                f"cuda:{index} not found ({inv.gpu_note or 'no such GPU index'}); using CPU"
-            )
-            return _cpu_plan(inv, wanted, reasons)
+            why = f"--device {asked}: no such GPU; using CPU (ocrmill doctor says why)"
+            return _cpu_plan(inv, wanted, [*reasons, why], warning=why)
     if not gpus:
-        reasons.append(f"no GPU: {inv.gpu_note or 'none found'}; using CPU")
+        if kind == "cuda":
+            why = f"--device {asked}: no GPU found; using CPU (ocrmill doctor says why)"
+            return _cpu_plan(inv, wanted, [*reasons, why], warning=why)
+        reasons.append("no GPU found; reading on the CPU")  # the usual case: nothing wrong
         return _cpu_plan(inv, wanted, reasons)
     if gpu_backend is None:
-        reasons.append(
+        why = (
             "GPU found but no CUDA-capable backend is installed "
             "(onnxruntime-gpu, or torch with CUDA and onnx2torch); using CPU"
         )
-        return _cpu_plan(inv, wanted, reasons)
+        return _cpu_plan(inv, wanted, [*reasons, why], warning=why)
 
     capacity: dict[int, int] = {}
     for g in gpus:

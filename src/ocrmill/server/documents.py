@@ -12,9 +12,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from ocrmill.atomic import write_text_atomically
-from ocrmill.batch.files import EXTENSIONS
-from ocrmill.results import PageResult, Result, result_from_dict
+from ocrmill.errors import OcrmillError
+from ocrmill.outputs.writer import DOCUMENT_FORMATS, EXTENSIONS, DocumentWriter
+from ocrmill.results import result_from_dict
 from ocrmill.server.store import AsyncJobStore
 
 log = logging.getLogger(__name__)
@@ -54,30 +54,34 @@ def make_documents(
     upload: Path,
     formats: tuple[str, ...],
     software: str,
+    *,
+    max_pixels: int,
 ) -> None:
-    """Write the asked-for documents of one uploaded file whose pages are all recorded."""
-    from ocrmill.outputs.pdf import LayeredPdf
-    from ocrmill.outputs.render import render_document
-
+    """Write the asked-for documents of one uploaded file whose pages are all recorded
+    (with the one document writer, :class:`~ocrmill.outputs.writer.DocumentWriter`). A
+    document that cannot be written is logged and left out; the job goes on."""
     items = store.call(store.sync.file_results, job_id, upload.name)
     if not items:
         return
     name, is_pdf = items[0][0].name, items[0][0].kind == "pdf"
-    results: list[Result] = [result_from_dict(record) for _, record in items]
+    pages = [(item.page, result_from_dict(record)) for item, record in items]
     for fmt in formats:
-        path = document_path(data_dir, job_id, upload.name, fmt)
+        if fmt not in DOCUMENT_FORMATS:
+            continue
+        writer = DocumentWriter(
+            fmt,
+            name,
+            source=str(upload),
+            is_pdf=is_pdf,
+            pages=len(pages),
+            software=software,
+            max_pixels=max_pixels,
+        )
         try:
-            if fmt != "pdf":
-                text = render_document(fmt, results, name=name, software=software)
-                write_text_atomically(path, text)
-                continue
-            document = LayeredPdf.open(upload, is_pdf=is_pdf)
-            try:
-                for result in results:
-                    if isinstance(result, PageResult):
-                        document.add_layer(result.page or 0, result)
-                document.save(path)
-            finally:
-                document.close()
-        except Exception as exc:  # one document must not stop the job
-            log.error("job %s: cannot write the %s of %s: %s", job_id, fmt, name, exc)
+            for page, result in pages:
+                writer.add(result, page)
+            writer.save(document_path(data_dir, job_id, upload.name, fmt))
+        except OcrmillError as exc:  # one document must not stop the job
+            log.error("job %s: cannot write the %s of %s: %s", job_id, fmt, name, exc.message)
+        finally:
+            writer.close()

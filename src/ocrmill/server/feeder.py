@@ -2,7 +2,8 @@
 own thread, reading every active job's pages with the shared worker pool.
 
 * :class:`JobQueue` is its source: it takes the jobs in turn, a page at a time, loading
-  unread pages from the store in small chunks, and waits when there is nothing to read.
+  unread pages from the store in small chunks, and waits when there is nothing to read. A
+  job becomes ``running`` as soon as its first page is in the pool.
 * :class:`JobSink` records each result in the store as it arrives (one transaction each,
   so a killed server loses nothing recorded), finishes jobs and tells the event loop.
 * :class:`JobMetrics` is its progress reporter (Prometheus counters).
@@ -58,6 +59,7 @@ class ActiveJob:
     buffer: collections.deque[ItemRow] = field(default_factory=collections.deque)
     formats: tuple[str, ...] = ()  # documents to make per uploaded file
     file_pages: dict[str, int] = field(default_factory=dict)  # pages per file (with formats)
+    started: bool = False  # a page is in the pool: the store says "running" (feeding thread)
 
     @property
     def has_work(self) -> bool:
@@ -68,8 +70,9 @@ class JobQueue:
     """The active jobs and the pages in flight. Thread-safe: the event loop adds and removes
     jobs, the run's feeding thread takes pages, its consuming thread returns results."""
 
-    def __init__(self, store: AsyncJobStore) -> None:
+    def __init__(self, store: AsyncJobStore, notify: Callable[[str], None]) -> None:
         self.store = store
+        self.notify = notify  # a job's state changed (thread-safe; wakes its watchers)
         self._jobs: dict[str, ActiveJob] = {}
         self._rotation: collections.deque[str] = collections.deque()
         self._taken: dict[int, tuple[ActiveJob, ItemRow]] = {}  # by id() of the page's task
@@ -125,6 +128,10 @@ class JobQueue:
             with self._changed:
                 self._taken[id(task)] = (job, item)
             yield task
+            # The run's executor asks for the next page only once it has handed this one to
+            # the pool: from now on the job is being read.
+            if not job.started:
+                self._started(job)
 
     def _next_job(self) -> ActiveJob | None:
         with self._changed:
@@ -137,6 +144,12 @@ class JobQueue:
                 if job.has_work:
                     return job
         return None
+
+    def _started(self, job: ActiveJob) -> None:
+        """Say ``running`` (with the counters recorded so far) before the first result."""
+        job.started = True
+        self.store.call(self.store.sync.start_job, job.id)
+        self.notify(job.id)
 
     def _load(self, job: ActiveJob) -> None:
         rows = self.store.call(self.store.sync.unread_items, job.id, job.cursor, FEED_CHUNK)
@@ -171,12 +184,15 @@ class JobSink:
         notify: Callable[[str], None],
         data_dir: Path,
         software: str = "ocrmill",
+        *,
+        max_pixels: int,
     ) -> None:
         self.queue = queue
         self.store = store
         self.notify = notify
         self.data_dir = data_dir
         self.software = software
+        self.max_pixels = max_pixels  # images embedded in searchable PDFs, as images read
 
     def write(self, result: Result, task: Task | None = None) -> None:
         taken = self.queue.returned(task) if task is not None else None
@@ -209,7 +225,15 @@ class JobSink:
 
         for file in job.file_pages if job.formats else ():
             upload = job.directory / file
-            make_documents(self.store, self.data_dir, job.id, upload, job.formats, self.software)
+            make_documents(
+                self.store,
+                self.data_dir,
+                job.id,
+                upload,
+                job.formats,
+                self.software,
+                max_pixels=self.max_pixels,
+            )
         self.finish(job)
         self.notify(job.id)
 
@@ -228,7 +252,15 @@ class JobSink:
         recorded = self.store.call(self.store.sync.recorded_pages, job.id, item.file)
         if recorded >= job.file_pages.get(item.file, 1):
             upload = job.directory / item.file
-            make_documents(self.store, self.data_dir, job.id, upload, job.formats, self.software)
+            make_documents(
+                self.store,
+                self.data_dir,
+                job.id,
+                upload,
+                job.formats,
+                self.software,
+                max_pixels=self.max_pixels,
+            )
 
     def close(self) -> None:
         pass
@@ -253,6 +285,9 @@ class JobMetrics:
 
     def skipped(self, count: int) -> None:
         pass
+
+    def total(self, count: int) -> None:
+        pass  # a server's run never ends: jobs report their own page counts
 
     def update(self, result: Result) -> None:
         count_result(self.metrics, result)

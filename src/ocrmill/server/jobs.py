@@ -21,9 +21,8 @@ import shutil
 import time
 from pathlib import Path
 
-from ocrmill.batch.sources import pdf_tasks
+from ocrmill.batch.sources import document_tasks
 from ocrmill.errors import OcrmillError
-from ocrmill.pipeline.pdf import is_pdf
 from ocrmill.results import PageFailure, result_to_json
 from ocrmill.runtime.pool import WorkerPool
 from ocrmill.server.api_errors import overloaded, too_large
@@ -41,29 +40,21 @@ log = logging.getLogger(__name__)
 def _plan_items(
     files: list[SavedFile], max_pages: int
 ) -> tuple[list[ItemRow], list[tuple[ItemRow, PageFailure]]]:
-    """One item per image file and per PDF page (runs in a thread: PDFs are opened)."""
+    """One item per page of every file: an image, each page of a PDF or multi-page TIFF
+    (:func:`~ocrmill.batch.sources.document_tasks`; runs in a thread: files are opened)."""
     items: list[ItemRow] = []
     failures: list[tuple[ItemRow, PageFailure]] = []
-
-    def check(more: int = 0) -> None:
-        if len(items) + len(failures) + more > max_pages:
-            raise too_large(f"a job may hold at most {max_pages:,} images and PDF pages")
-
     for saved in files:
-        if not is_pdf(saved.path):
-            items.append(
-                ItemRow(len(items) + len(failures), saved.name, saved.path.name, "image", None)
+        for task in document_tasks(str(saved.path), saved.name):
+            row = ItemRow(
+                len(items) + len(failures), saved.name, saved.path.name, task.kind, task.page
             )
-            check()
-            continue
-        for task in pdf_tasks(str(saved.path), saved.name):
-            index = len(items) + len(failures)
             if task.failure is not None:
-                row = ItemRow(index, saved.name, saved.path.name, "pdf", None)
                 failures.append((row, task.failure))
             else:
-                items.append(ItemRow(index, saved.name, saved.path.name, "pdf", task.page))
-            check()
+                items.append(row)
+            if len(items) + len(failures) > max_pages:
+                raise too_large(f"a job may hold at most {max_pages:,} images and PDF pages")
     return items, failures
 
 
@@ -81,7 +72,7 @@ class JobManager:
         self.store = store
         self.metrics = metrics
         self.jobs_dir = settings.data_dir / "jobs"
-        self.queue = JobQueue(store)
+        self.queue = JobQueue(store, self._notify_threadsafe)
         self._watchers: dict[str, asyncio.Event] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         from ocrmill import __version__
@@ -92,6 +83,7 @@ class JobManager:
             self._notify_threadsafe,
             settings.data_dir,
             software=f"ocrmill {__version__}",
+            max_pixels=settings.config.decode.max_pixels,
         )
         self.feeder = JobFeeder(self.queue, sink, pool, metrics, settings.feed_window)
 

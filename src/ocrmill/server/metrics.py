@@ -4,6 +4,7 @@ a thread: FastAPI runs that route in its thread pool)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -157,28 +160,42 @@ class MetricsMiddleware:
 
 
 def gpu_memory_by_device(pids: dict[int, str]) -> dict[str, int]:
-    """GPU memory used by the given worker pids (pid -> "cuda:N"), read through NVML."""
+    """GPU memory used by the given worker pids (pid -> "cuda:N"), read through NVML.
+
+    Where NVML cannot tell (no nvidia-ml-py, no NVIDIA driver, a GPU that does not answer),
+    that memory is left out and the reason is logged at debug level: a machine without an
+    NVIDIA driver is normal. Any other exception is a bug and propagates.
+    """
     if not pids:
         return {}
     try:
         import pynvml
-
+    except ImportError:
+        log.debug("GPU memory unknown: nvidia-ml-py (pynvml) is not installed")
+        return {}
+    try:
         pynvml.nvmlInit()
-    except Exception:
+    except pynvml.NVMLError as exc:
+        log.debug("GPU memory unknown: NVML cannot start (no NVIDIA driver?): %s", exc)
         return {}
     used: dict[str, int] = {}
     try:
         for i in range(pynvml.nvmlDeviceGetCount()):
-            handle = pynvml.nvmlDeviceGetHandleByIndex(i)
-            for proc in pynvml.nvmlDeviceGetComputeRunningProcesses(handle):
+            try:
+                handle = pynvml.nvmlDeviceGetHandleByIndex(i)
+                processes = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            except pynvml.NVMLError as exc:
+                log.debug("GPU memory of NVML device %d unknown: %s", i, exc)
+                continue
+            for proc in processes:
                 device = pids.get(int(proc.pid))
                 if device is not None and proc.usedGpuMemory:
                     used[device] = used.get(device, 0) + int(proc.usedGpuMemory)
-    except Exception:
-        pass
+    except pynvml.NVMLError as exc:  # the device count
+        log.debug("GPU memory unknown: NVML query failed: %s", exc)
     finally:
         try:
             pynvml.nvmlShutdown()
-        except Exception:
-            pass
+        except pynvml.NVMLError as exc:
+            log.debug("NVML shutdown failed: %s", exc)
     return used

@@ -204,6 +204,13 @@ class JobStore:
             db.execute("ROLLBACK")
             raise
 
+    def start_job(self, job_id: str) -> None:
+        """Its first page is being read: a ``queued`` job becomes ``running`` (a job already
+        further on keeps its status)."""
+        self._db.execute(
+            "UPDATE jobs SET status = 'running' WHERE id = ? AND status = 'queued'", (job_id,)
+        )
+
     def finish_job(self, job_id: str, finished_at: float) -> None:
         """Every page is recorded (and the documents made): status ``done``."""
         self._db.execute(

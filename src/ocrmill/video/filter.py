@@ -19,20 +19,29 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
-from ocrmill.batch.api import default_executor, iter_results
+from ocrmill.batch.api import iter_results
+from ocrmill.batch.executor_spec import ExecutorSpec, start_executor
 from ocrmill.batch.executors import Executor, PoolExecutor
 from ocrmill.config import Config, ReadOptions, load_config
 from ocrmill.errors import ConfigError, InputError, OcrmillError, as_ocrmill_error
-from ocrmill.results import SCHEMA_VERSION, PageFailure, PageResult, Result
+from ocrmill.results import PageFailure, PageResult, Result
 from ocrmill.tasks import Task
 from ocrmill.video.area import text_area_ratio
 from ocrmill.video.frames import Timeline, VideoReader
+from ocrmill.video.records import (
+    FrameScore,
+    SampleResult,
+    VideoError,
+    VideoInfo,
+    VideoRecord,
+    VideoScore,
+)
 from ocrmill.video.sampling import Sampling, plan_targets
 
 if TYPE_CHECKING:
-    from ocrmill.runtime.pool import WorkerPool
+    from ocrmill.batch.executors import WorkerPool
 
 Mode = Literal["any", "all"]
 
@@ -83,7 +92,7 @@ class _Video:
     path: str
     sample: int
     frames: list[_Frame] = field(default_factory=list)
-    info: dict[str, Any] = field(default_factory=dict)
+    info: VideoInfo | None = None  # once every sampled frame is decoded
     error: OcrmillError | None = None
     decoded: bool = False  # every sampled frame has been handed out (or decoding failed)
 
@@ -111,19 +120,20 @@ def read_options_for(base: ReadOptions, settings: FilterSettings) -> ReadOptions
     return dataclasses.replace(base, rec=rec)
 
 
-def _timeline_info(
-    reader: VideoReader, timeline: Timeline, shape: tuple[int, ...]
-) -> dict[str, Any]:
-    """What the record says about the video; ``shape``: a sampled frame's (display) shape."""
+def _video_info(reader: VideoReader, timeline: Timeline, shape: tuple[int, ...]) -> VideoInfo:
+    """What the record says about the video, once its sampled frames are decoded;
+    ``shape``: a sampled frame's (display) shape."""
     height, width = shape[:2] if shape else (reader.height, reader.width)
-    return {
-        "width": width,
-        "height": height,
-        "fps": round(timeline.fps, 3),
-        "frame_count": timeline.frame_count,
-        "duration": round(timeline.duration, 3),
-        "timeline": timeline.source,
-    }
+    return VideoInfo(
+        width=width,
+        height=height,
+        fps=round(timeline.fps, 3),
+        frame_count=timeline.frame_count,
+        duration=round(timeline.duration, 3),
+        timeline=timeline.source,
+        decoder=reader.mode,
+        frames_decoded=reader.frames_decoded,
+    )
 
 
 class _FrameTasks:
@@ -176,10 +186,7 @@ class _FrameTasks:
                         video.frames.append(frame)
                         self.frames[id(task)] = frame
                     yield task
-                info = _timeline_info(reader, timeline, shape)
-                info["decoder"] = reader.mode
-                info["frames_decoded"] = reader.frames_decoded
-                video.info = info
+                video.info = _video_info(reader, timeline, shape)
         except InputError as exc:
             video.error = exc
         except OcrmillError:
@@ -195,7 +202,7 @@ class _FrameTasks:
 
     def finished(
         self, settings: FilterSettings, *, all_done: bool = False
-    ) -> Iterator[dict[str, Any]]:
+    ) -> Iterator[SampleResult]:
         """Results of the samples at the front that are complete, in input order."""
         with self.lock:
             ready = []
@@ -205,60 +212,52 @@ class _FrameTasks:
             yield _sample_result(sample, settings)
 
 
-def _error_record(path: str, sample: int, code: str, message: str) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_VERSION,
-        "kind": "video",
-        "input": path,
-        "sample": sample,
-        "ok": False,
-        "error": {"code": code, "message": message},
-        "in_range": False,
-    }
+def _failed(job: _Video, code: str, message: str) -> VideoRecord:
+    return VideoRecord(
+        job.path, job.sample, in_range=False, keep=False, error=VideoError(code, message)
+    )
 
 
-def _frame_record(frame: _Frame, result: PageResult) -> dict[str, Any]:
+def _frame_score(frame: _Frame, result: PageResult) -> FrameScore:
     ratio = text_area_ratio([line.box for line in result.lines], result.width, result.height)
-    return {
-        "index": frame.index,
-        "time": round(frame.time, 3),
-        "ratio": round(ratio, 6),
-        "text": result.text,
-        "lines": [line.to_dict() for line in result.lines],
-    }
+    return FrameScore(
+        index=frame.index,
+        time=round(frame.time, 3),
+        ratio=round(ratio, 6),
+        text=result.text,
+        lines=tuple(result.lines),
+    )
 
 
-def _video_record(job: _Video, settings: FilterSettings) -> dict[str, Any]:
-    """One output record for a finished video (all its frames are read)."""
+def _video_record(job: _Video, settings: FilterSettings) -> VideoRecord:
+    """The record of a finished video (all its frames are read); ``keep`` is its sample's
+    decision, made once every video of the sample has its record."""
     if job.error is not None:
-        return _error_record(job.path, job.sample, job.error.code, job.error.message)
+        return _failed(job, job.error.code, job.error.message)
     frames = []
     for frame in job.frames:
         result = frame.result
         if result is None:  # the run stopped before this frame was read
             message = f"{job.path}: frame {frame.index} at {frame.time:.2f} s was not read"
-            return _error_record(job.path, job.sample, "interrupted", message)
+            return _failed(job, "interrupted", message)
         if isinstance(result, PageFailure):
             message = f"{job.path}: frame {frame.index} at {frame.time:.2f} s: {result.message}"
-            return _error_record(job.path, job.sample, result.code, message)
-        frames.append(_frame_record(frame, result))
+            return _failed(job, result.code, message)
+        frames.append(_frame_score(frame, result))
     if not frames:
-        return _error_record(job.path, job.sample, "corrupt_video", f"{job.path}: no frame decoded")
-    ratios = [f["ratio"] for f in frames]
+        return _failed(job, "corrupt_video", f"{job.path}: no frame decoded")
+    ratios = [f.ratio for f in frames]
     mean = sum(ratios) / len(ratios)
-    record: dict[str, Any] = {
-        "schema": SCHEMA_VERSION,
-        "kind": "video",
-        "input": job.path,
-        "sample": job.sample,
-        "ok": True,
-        **job.info,
-        "sampling": settings.sampling.to_dict(),
-        "frames": frames,
-        "score": {"mean": round(mean, 6), "min": min(ratios), "max": max(ratios)},
-        "in_range": settings.min_ratio <= mean <= settings.max_ratio,
-    }
-    return record
+    return VideoRecord(
+        job.path,
+        job.sample,
+        in_range=settings.min_ratio <= mean <= settings.max_ratio,
+        keep=False,
+        info=job.info,
+        sampling=settings.sampling,
+        frames=tuple(frames),
+        score=VideoScore(mean=round(mean, 6), min=min(ratios), max=max(ratios)),
+    )
 
 
 def decide(in_range: Sequence[bool], mode: Mode) -> bool:
@@ -268,12 +267,10 @@ def decide(in_range: Sequence[bool], mode: Mode) -> bool:
     return any(in_range) if mode == "any" else all(in_range)
 
 
-def _sample_result(job: _Sample, settings: FilterSettings) -> dict[str, Any]:
+def _sample_result(job: _Sample, settings: FilterSettings) -> SampleResult:
     videos = [_video_record(v, settings) for v in job.videos]
-    keep = decide([v["in_range"] for v in videos], settings.mode)
-    for v in videos:
-        v["keep"] = keep
-    return {"sample": job.index, "keep": keep, "videos": videos}
+    keep = decide([v.in_range for v in videos], settings.mode)
+    return SampleResult(job.index, keep, tuple(dataclasses.replace(v, keep=keep) for v in videos))
 
 
 def _as_samples(samples: Iterable[str | Sequence[str]]) -> Iterator[list[str]]:
@@ -289,9 +286,9 @@ def iter_samples(
     executor: Executor | None = None,
     config: Config | None = None,
     stop: threading.Event | None = None,
-) -> Iterator[dict[str, Any]]:
-    """Score every video of ``samples``; yield one result per sample, in input order, as soon
-    as its videos are done: ``{"sample", "keep", "videos": [records]}``.
+) -> Iterator[SampleResult]:
+    """Score every video of ``samples``; yield one :class:`~ocrmill.video.records.SampleResult`
+    per sample, in input order, as soon as its videos are done.
 
     A sample is a list of video paths, or one path (a sample of one video). Frames are read
     by ``executor``, or by ``pool`` (at most ``settings.max_frames_in_flight`` frames in it
@@ -330,14 +327,15 @@ def filter_videos(
     workers: str | int = "auto",
     device: str = "auto",
     engine_factory: str | None = None,
-) -> list[dict[str, Any]]:
+) -> list[SampleResult]:
     """Keep or drop samples of videos by how much of their frames text covers.
 
     ``samples``: video paths (each its own sample) or lists of paths (one sample each).
     Frames: ``frames`` spread over each video (1 = middle, 2 = first + last), or one frame
-    ``every`` seconds when given. Returns one ``{"sample", "keep", "videos"}`` dict per
-    sample, in order; each video record holds per-frame ratios and text, the score
-    (mean/min/max) and ``in_range``, or ``ok: False`` with an error. Uses ``pool`` when
+    ``every`` seconds when given. Returns one :class:`~ocrmill.video.records.SampleResult`
+    per sample, in order (``sample``, ``keep``, ``videos``); each
+    :class:`~ocrmill.video.records.VideoRecord` holds per-frame ratios and text, the score
+    (mean/min/max) and ``in_range``, or ``ok`` false with an ``error``. Uses ``pool`` when
     given, else plans and starts workers as ``ocrmill run`` does (``config``, ``workers``,
     ``device``; GPUs when present and a CUDA backend is installed) and stops them after.
     """
@@ -346,14 +344,14 @@ def filter_videos(
     if pool is not None:
         return list(iter_samples(samples, pool, settings))
     config = config or load_config()
-    executor = default_executor(
-        config, workers=workers, device=device, engine_factory=engine_factory
+    spec = ExecutorSpec(
+        workers=workers,
+        device=device,
+        engine_factory=engine_factory,
+        max_in_flight=settings.max_frames_in_flight,
     )
+    executor = start_executor(spec, config)
     try:
-        if isinstance(executor, PoolExecutor):
-            executor = PoolExecutor(
-                executor.pool, max_in_flight=settings.max_frames_in_flight, owns_pool=True
-            )
         return list(iter_samples(samples, settings=settings, executor=executor, config=config))
     finally:
         executor.close()
