@@ -221,19 +221,8 @@ class JobSink:
     def complete(self, job: ActiveJob) -> None:
         """Finish a job found with every page recorded but not done (the server stopped
         between its last result and its documents): make them all, then finish it."""
-        from ocrmill.server.documents import make_documents
-
         for file in job.file_pages if job.formats else ():
-            upload = job.directory / file
-            make_documents(
-                self.store,
-                self.data_dir,
-                job.id,
-                upload,
-                job.formats,
-                self.software,
-                max_pixels=self.max_pixels,
-            )
+            self._make_documents(job, file)
         self.finish(job)
         self.notify(job.id)
 
@@ -247,20 +236,23 @@ class JobSink:
 
     def _documents(self, job: ActiveJob, item: ItemRow) -> None:
         """Make the documents of ``item``'s file once all its pages are recorded."""
-        from ocrmill.server.documents import make_documents
-
         recorded = self.store.call(self.store.sync.recorded_pages, job.id, item.file)
         if recorded >= job.file_pages.get(item.file, 1):
-            upload = job.directory / item.file
-            make_documents(
-                self.store,
-                self.data_dir,
-                job.id,
-                upload,
-                job.formats,
-                self.software,
-                max_pixels=self.max_pixels,
-            )
+            self._make_documents(job, item.file)
+
+    def _make_documents(self, job: ActiveJob, file: str) -> None:
+        from ocrmill.server.documents import make_documents
+
+        upload = job.directory / file
+        make_documents(
+            self.store,
+            self.data_dir,
+            job.id,
+            upload,
+            job.formats,
+            self.software,
+            max_pixels=self.max_pixels,
+        )
 
     def close(self) -> None:
         pass
