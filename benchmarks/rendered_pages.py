@@ -33,7 +33,14 @@ _WORD_LIST = (
 )
 WORDS = tuple(_WORD_LIST.split())
 
-LAYOUTS = ("two_columns", "three_columns", "title_columns_footer")
+LAYOUTS = (
+    "two_columns",
+    "three_columns",
+    "title_columns_footer",
+    "narrow_gutter",
+    "list_beside_column",
+    "interrupted_columns",
+)
 
 
 @dataclass(frozen=True)
@@ -97,29 +104,54 @@ class _Canvas:
         self.lines: list[str] = []
         self.words: list[tuple[str, np.ndarray]] = []
 
-    def line(self, x: float, y: float, text: str, font: ImageFont.FreeTypeFont) -> None:
-        self.draw.text((x, y), text, font=font, fill=(0, 0, 0))
+    def line(
+        self,
+        x: float,
+        y: float,
+        text: str,
+        font: ImageFont.FreeTypeFont,
+        justify: float | None = None,
+    ) -> None:
+        """Draw one line at ``(x, y)``; ``justify``: spread its words over that width (as
+        typeset prose is, so a narrow gutter is the only white space that lines up)."""
+        words = text.split(" ")
+        space = font.getlength(" ")
+        if justify is not None and len(words) > 1:
+            space = (justify - sum(font.getlength(w) for w in words)) / (len(words) - 1)
         self.lines.append(text)
-        start = 0
-        for word in text.split(" "):
-            if word:
-                x0 = x + font.getlength(text[:start])
-                left, top, right, bottom = font.getbbox(word)
-                box = [
-                    [x0 + left, y + top],
-                    [x0 + right, y + top],
-                    [x0 + right, y + bottom],
-                    [x0 + left, y + bottom],
-                ]
-                self.words.append((word, np.array(box, np.float64)))
-            start += len(word) + 1
+        x0 = x
+        for word in words:
+            self.draw.text((x0, y), word, font=font, fill=(0, 0, 0))
+            left, top, right, bottom = font.getbbox(word)
+            box = [
+                [x0 + left, y + top],
+                [x0 + right, y + top],
+                [x0 + right, y + bottom],
+                [x0 + left, y + bottom],
+            ]
+            self.words.append((word, np.array(box, np.float64)))
+            x0 += font.getlength(word) + space
+
+    def paragraph(
+        self, x: float, y: float, lines: list[str], font: ImageFont.FreeTypeFont, width: float
+    ) -> float:
+        """Justified lines (the last one ragged) from ``y``; returns the y below them."""
+        pitch = font.size * 1.45
+        for k, text in enumerate(lines):
+            self.line(x, y, text, font, justify=width if k < len(lines) - 1 else None)
+            y += pitch
+        return y
 
 
 def render_layout(layout: str, *, width: int = 1500, size: int = 24, seed: int = 0) -> RenderedPage:
     """A page of prose in columns: ``two_columns``, ``three_columns`` or
-    ``title_columns_footer`` (a full-width title, two columns, a full-width footer)."""
+    ``title_columns_footer`` (a full-width title, two columns, a full-width footer), or one
+    of the layouts real pages have (:func:`render_real_layout`): ``narrow_gutter``,
+    ``list_beside_column``, ``interrupted_columns``."""
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
+    if layout in REAL_LAYOUTS:
+        return render_real_layout(layout, width=width, size=size, seed=seed)
     rng = random.Random(f"{layout}-{seed}")
     font = ImageFont.load_default(size=size)
     big = ImageFont.load_default(size=size * 2)
@@ -160,6 +192,89 @@ def render_layout(layout: str, *, width: int = 1500, size: int = 24, seed: int =
         image=canvas.image,
         lines=tuple(canvas.lines),
         words=tuple(canvas.words),
+    )
+
+
+REAL_LAYOUTS = ("narrow_gutter", "list_beside_column", "interrupted_columns")
+
+
+def render_real_layout(
+    layout: str, *, width: int = 1500, size: int = 24, seed: int = 0
+) -> RenderedPage:
+    """Layouts of real pages that a wide gutter does not show, justified like typeset prose:
+
+    * ``narrow_gutter``: a brochure: a full-width title, introduction and bullet list, two
+      columns whose gutter is 0.8 of the font size (under a line height: the detector joins
+      the two columns' rows), then a full-width list;
+    * ``list_beside_column``: a prose column beside a bulleted list with hanging indents;
+    * ``interrupted_columns``: two columns, a full-width figure (a drawn frame, no text)
+      with its caption across them, two columns again.
+
+    Reading order: full-width parts where they stand, each column top to bottom, left to
+    right; the columns above a full-width figure before those below it.
+    """
+    rng = random.Random(f"{layout}-{seed}")
+    font = ImageFont.load_default(size=size)
+    big = ImageFont.load_default(size=size * 2)
+    pitch = size * 1.45
+    margin = size * 3
+    full = width - 2 * margin
+    gutter = round(size * 0.8) if layout == "narrow_gutter" else size * 2
+    col_w = (full - gutter) / 2
+    canvas = _Canvas(width, 10 * width)  # cropped to what is drawn
+
+    def columns(y: float, paragraphs: int) -> float:
+        """Two justified columns of ``paragraphs`` each from ``y``; the y below both."""
+        bottom = y
+        for c in range(2):
+            yy = y
+            for _ in range(paragraphs):
+                lines = wrap(prose(rng, rng.randint(2, 4)), font, col_w)
+                yy = canvas.paragraph(margin + c * (col_w + gutter), yy, lines, font, col_w) + pitch
+            bottom = max(bottom, yy)
+        return bottom
+
+    def bullets(x: float, y: float, items: int, w: float) -> float:
+        """A bulleted list with hanging indents from ``y``; the y below it."""
+        indent = font.getlength("- ")
+        for _ in range(items):
+            lines = wrap(prose(rng, 1), font, w - indent)
+            canvas.line(x, y, "- " + lines[0], font)
+            y += pitch
+            for text in lines[1:]:
+                canvas.line(x + indent, y, text, font)
+                y += pitch
+        return y
+
+    y = float(margin)
+    if layout == "narrow_gutter":
+        title = " ".join(w.capitalize() for w in rng.sample(WORDS[30:], 4))
+        canvas.line(margin, y, title, big)
+        y += size * 3.5
+        y = canvas.paragraph(margin, y, wrap(prose(rng, 3), font, full), font, full) + pitch * 0.5
+        y = bullets(margin, y, 3, full) + pitch
+        y = columns(y, 2)
+        y = bullets(margin, y, 3, full)
+    elif layout == "list_beside_column":
+        for _ in range(2):
+            lines = wrap(prose(rng, rng.randint(3, 5)), font, col_w)
+            y = canvas.paragraph(margin, y, lines, font, col_w) + pitch
+        bottom = y
+        y = float(margin)
+        bullets(margin + col_w + gutter, y, 6, col_w)
+        y = bottom
+    else:  # interrupted_columns
+        y = columns(y, 1) + pitch * 0.5
+        canvas.draw.rectangle((margin, y, margin + full, y + size * 8), outline=(0, 0, 0), width=3)
+        y += size * 8 + pitch * 0.5
+        caption = "Figure 1. " + prose(rng, 1)
+        canvas.line(margin, y, caption[: int(len(caption) * 0.9)].rstrip(), font)
+        y += pitch * 2
+        y = columns(y, 1)
+    height = int(y + margin)
+    image = canvas.image.crop((0, 0, width, height))
+    return RenderedPage(
+        name=layout, image=image, lines=tuple(canvas.lines), words=tuple(canvas.words)
     )
 
 

@@ -50,18 +50,20 @@ def test_columns_are_read_in_order(engine, layout):
     assert result_from_json(result_to_json(result)) == result  # exact JSON round trip
 
 
+@pytest.mark.parametrize("layout", ["title_columns_footer", "narrow_gutter"])
 @pytest.mark.parametrize("degrees", [-3.5, 3.5])
-def test_skewed_columns_are_read_in_order(engine, degrees):
-    page = skew(page_of("title_columns_footer"), degrees)
+def test_skewed_columns_are_read_in_order(engine, degrees, layout):
+    page = skew(page_of(layout), degrees)
     result = read(engine, page)
     assert cer(result.text, page.text) <= 0.01, result.text
     assert result.rotation == 0
     assert word_accuracy(found_words(result), page) >= 0.95
 
 
+@pytest.mark.parametrize("layout", ["title_columns_footer", "narrow_gutter"])
 @pytest.mark.parametrize("rotation", [90, 180, 270])
-def test_turned_pages_are_read_upright(engine, rotation):
-    page = turn(page_of("title_columns_footer"), rotation)
+def test_turned_pages_are_read_upright(engine, rotation, layout):
+    page = turn(page_of(layout), rotation)
     result = read(engine, page)
     assert result.rotation == rotation
     assert cer(result.text, page.text) <= 0.01, result.text
@@ -74,6 +76,22 @@ def test_turned_pages_are_read_upright(engine, rotation):
         # Clockwise from the text's top-left: in the upright frame, box[0] is top-left.
         up = to_upright(box, rotation, w, h)
         assert up[0, 0] < up[1, 0] and up[0, 1] < up[3, 1]
+
+
+def test_a_narrow_gutter_cuts_the_lines_the_detector_joined(engine):
+    """Columns 0.8 of a line height apart: the detector joins each row of the left column
+    with the same row of the right; the lines come back cut at the gutter, each on its own
+    column's words."""
+    page = page_of("narrow_gutter")
+    joined = read(engine, page, mode="lines")
+    gt = set(page.lines)
+    assert sum(line.text in gt for line in joined.lines) < len(gt) - 5  # rows joined
+    result = read(engine, page)
+    assert sorted(line.text for line in result.lines) == sorted(page.lines)
+    for line in result.lines:  # every word of a cut line lies within the line's box
+        x0, x1 = min(p[0] for p in line.box), max(p[0] for p in line.box)
+        for word in line.words:
+            assert x0 - 2 <= min(p[0] for p in word.box) <= max(p[0] for p in word.box) <= x1 + 2
 
 
 def recognized_rows(engine, monkeypatch) -> list[int]:

@@ -444,33 +444,55 @@ class Engine:
         run = functools.partial(self._run_rec, latin_below=opts.latin_first_below)
         return recognize.recognize_crops(crops, opts, run, self.vocabulary)
 
+    @staticmethod
+    def _cut_at_gutters(
+        page: _Page, kept: list[int], pieces: list[list[words.LinePiece]], w: int, h: int
+    ) -> list[list[words.LinePiece]]:
+        """Lines that run across a column gutter (the detector joined the two columns'
+        rows) cut there, in the upright page (see ``pipeline/gutters.py``)."""
+        upright = [
+            rotation.to_upright(
+                np.array([wd.box for wd in line[0].words]).reshape(-1, 4, 2), page.rotation, w, h
+            )
+            for line in pieces
+        ]
+        inks = rotation.to_upright(np.array([line[0].ink for line in pieces]), page.rotation, w, h)
+        cuts = layout.page_cuts(upright, inks)
+        return [
+            words.line_pieces(page.readings[k], page.crops[k], page.quads[k], c) if c else line
+            for k, line, c in zip(kept, pieces, cuts)
+        ]
+
     def _finish(self, page: _Page, opts: ReadOptions) -> PageResult:
         t0 = time.perf_counter()
         h, w = page.image.pixels.shape[:2]
         texts = [(r.text, r.score) for r in page.readings]
         keep = textness.keep_lines(page.quads, texts, page.image.pixels.shape, opts.rec)
         kept = [k for k in range(len(page.readings)) if keep[k]]
+        pieces = [
+            words.line_pieces(page.readings[k], page.crops[k], page.quads[k], ()) for k in kept
+        ]
+        if opts.layout.mode == "auto" and pieces:
+            pieces = self._cut_at_gutters(page, kept, pieces, w, h)
         lines: list[TextLine] = []
-        ink = np.zeros((len(kept), 4, 2), np.float64)
-        for j, k in enumerate(kept):
-            reading, quad = page.readings[k], page.quads[k]
-            found, ink[j] = words.line_words(reading, page.crops[k], quad)
-            box = np.roll(quad, 2, axis=0) if reading.flipped else quad
+        for piece in (p for line in pieces for p in line):
             lines.append(
                 TextLine(
-                    text=reading.text.strip(),
-                    score=make_score(reading.score),
-                    box=make_quad(box),
+                    text=piece.text,
+                    score=make_score(piece.score),
+                    box=make_quad(piece.box),
                     words=tuple(
-                        Word(wd.text, make_score(wd.score), make_quad(wd.box)) for wd in found
+                        Word(wd.text, make_score(wd.score), make_quad(wd.box)) for wd in piece.words
                     ),
                 )
             )
+        ink = np.array([p.ink for line in pieces for p in line]).reshape(-1, 4, 2)
         blocks: tuple[TextBlock, ...] = ()
         if opts.layout.mode == "lines":  # the detected boxes in plain row order, as before
             order = layout.reading_order(rotation.to_upright(page.quads[kept], page.rotation, w, h))
         else:  # boxes cut to their ink left to right: gutters between columns show
-            arranged = layout.page_layout(rotation.to_upright(ink, page.rotation, w, h))
+            upright = rotation.to_upright(ink, page.rotation, w, h)
+            arranged = layout.page_layout(upright, [line.text for line in lines])
             order = arranged.order
             rank = {k: j for j, k in enumerate(order)}
             quads = rotation.from_upright(arranged.block_quads, page.rotation, w, h)

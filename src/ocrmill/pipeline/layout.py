@@ -29,19 +29,30 @@ gutters, prose widths) and are only understandable read together.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ocrmill.pipeline import gutters
+
 # A line whose long side is at least this many times its short side shows its direction.
 ELONGATED = 2.0
-# White space across the whole set, at least this many line heights tall: a section break.
+# White space across the whole set, at least this many line heights tall: a section break,
+# unless a column gutter runs on across it and it is at most COLUMN_GAP tall.
 SECTION_GAP = 2.0
+COLUMN_GAP = 4.0
 # A column gutter is at least this many line heights wide.
 MIN_GUTTER = 0.5
-# Columns hold prose: their lines' median length is at least this many line heights (a
-# receipt's price column or a form's labels are narrower, so those stay row by row).
-MIN_COLUMN_WIDTH = 6.0
+# Columns hold prose: their lines hold at least this many characters in lines of at least
+# PROSE_WORDS words (gutters.text_length: half of a side's text is in lines this long; a
+# receipt's prices or barcodes, a form's labels hold less, so those stay row by row).
+# Counted from the lines' texts, so the test does not depend on how tall the detector's
+# boxes came out; without texts, estimated from widths at CHAR_WIDTH line heights per
+# character.
+MIN_PROSE_CHARS = 13
+PROSE_WORDS = 3
+CHAR_WIDTH = 0.46
 # At most this share of a set's lines may cross a gutter (titles, footers, captions).
 MAX_SPANNING = 0.25
 # Trim each box by this share of its height at the top and bottom before looking for white
@@ -59,6 +70,10 @@ MAX_FOOTER_ROWS = 3
 # the text above by a section gap, are its kicker and are read with it.
 MAX_KICKER_ROWS = 3
 KICKER_GAP = 0.5
+# The first rows of what follows columns (a list's first item that ends before the
+# gutter), aligned with it and set off from the column above by this many line heights,
+# are read with it.
+LEAD_IN_GAP = 1.0
 
 
 @dataclass(frozen=True)
@@ -123,8 +138,34 @@ def rotate_points(points: np.ndarray, angle: float, center: tuple[float, float])
     return np.stack([x, y], axis=-1) + center
 
 
-def page_layout(quads: np.ndarray) -> PageLayout:
-    """Skew, blocks and reading order of a page's upright line quads (Nx4x2)."""
+def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list[int]]:
+    """Where to cut each line of an upright page at a column gutter its words show (see
+    ``gutters.py``): ``word_quads`` holds each line's word quads (Kx4x2, in reading order),
+    ``line_quads`` the lines' quads (Nx4x2, cut to their ink). The page is de-skewed by its
+    lines' direction first (coordinates only). A line whose words do not run left to right
+    (one read upside down) is never cut."""
+    lines = np.asarray(line_quads, np.float64).reshape(-1, 4, 2)
+    if len(lines) < gutters.MIN_ROWS:
+        return [[] for _ in word_quads]
+    angle = skew_angle(lines)
+    mean = lines.reshape(-1, 2).mean(axis=0)
+    centre = (float(mean[0]), float(mean[1]))
+    boxes: list[np.ndarray] = []
+    for quads in word_quads:
+        q = np.asarray(quads, np.float64).reshape(-1, 4, 2)
+        if not len(q):
+            boxes.append(np.zeros((0, 4)))
+            continue
+        flat = rotate_points(q, angle, centre)
+        b = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)
+        ascending = np.all(np.diff((b[:, 0] + b[:, 2]) / 2) > 0)
+        boxes.append(b if ascending else np.zeros((0, 4)))
+    return gutters.cut_points(boxes)
+
+
+def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLayout:
+    """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and their
+    texts (how much text a line holds says whether lines beside a gutter are prose)."""
     q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
     if len(q) == 0:
         return PageLayout([], 0.0, np.zeros((0, 4, 2)))
@@ -133,7 +174,8 @@ def page_layout(quads: np.ndarray) -> PageLayout:
     center = (float(mean[0]), float(mean[1]))
     flat = rotate_points(q, angle, center)
     boxes = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)  # x0, y0, x1, y1
-    blocks = arrange(boxes)
+    chars = None if texts is None else [prose_chars(t) for t in texts]
+    blocks = arrange(boxes, chars)
     corners = []
     for block in blocks:
         x0, y0 = boxes[block, :2].min(axis=0)
@@ -141,6 +183,15 @@ def page_layout(quads: np.ndarray) -> PageLayout:
         corners.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     block_quads = rotate_points(np.array(corners), -angle, center)
     return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2))
+
+
+def prose_chars(text: str) -> int:
+    """How much prose a line holds: its characters (spaces aside) when it has at least
+    ``PROSE_WORDS`` words (each CJK character a word), else 0: a barcode, a price, a label
+    or a name is not prose however long."""
+    from ocrmill.pipeline.words import split_words
+
+    return len("".join(text.split())) if len(split_words(text)) >= PROSE_WORDS else 0
 
 
 # -- the recursive cut ---------------------------------------------------------------------
@@ -154,11 +205,17 @@ class _Lines:
     trimmed: np.ndarray  # the same, trimmed by TRIM of the height at the top and bottom
     unit: float  # the median line height
     pitch: float  # the usual distance between consecutive lines of a paragraph
+    chars: np.ndarray  # N: characters of each line (estimated from its width if not read)
+    # The gutters found among a set of lines, by the set (a set is looked at more than once).
+    found: dict[bytes, tuple[list[gutters.Row], list[gutters.Gutter]]] = field(
+        default_factory=dict, compare=False
+    )
 
 
-def arrange(boxes: np.ndarray) -> list[list[int]]:
+def arrange(boxes: np.ndarray, chars: Sequence[int] | None = None) -> list[list[int]]:
     """Blocks in reading order of axis-aligned line boxes (Nx4: x0, y0, x1, y1), each a
-    list of indices in reading order."""
+    list of indices in reading order. ``chars``: how many characters each line holds
+    (default: estimated from its width, ``CHAR_WIDTH`` line heights per character)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         return []
@@ -166,7 +223,11 @@ def arrange(boxes: np.ndarray) -> list[list[int]]:
     pad = TRIM * heights
     trimmed = b + np.stack([0 * pad, pad, 0 * pad, -pad], axis=1)
     unit = float(np.median(heights))
-    lines = _Lines(b, trimmed, unit, _line_pitch(b, unit))
+    if chars is None:
+        counts = (b[:, 2] - b[:, 0]) / (CHAR_WIDTH * unit)
+    else:
+        counts = np.asarray(chars, np.float64).reshape(-1)
+    lines = _Lines(b, trimmed, unit, _line_pitch(b, unit), counts)
     return _arrange(np.arange(len(b)), lines)
 
 
@@ -185,7 +246,7 @@ def _line_pitch(boxes: np.ndarray, unit: float) -> float:
 def _arrange(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
     if len(idx) <= 1:
         return [idx.tolist()]
-    for split in (_section_split, _column_split):
+    for split in (_section_split, _column_split, _band_split):
         parts = split(idx, lines)
         if len(parts) > 1:
             return [block for part in parts for block in _arrange(part, lines)]
@@ -202,7 +263,74 @@ def _y_groups(idx: np.ndarray, lines: _Lines, min_gap: float) -> list[np.ndarray
 
 
 def _section_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
-    return _y_groups(idx, lines, SECTION_GAP * lines.unit)
+    """``idx`` cut at horizontal bands of white space ``SECTION_GAP`` line heights tall,
+    except where a column gutter runs on across one no taller than ``COLUMN_GAP``: both
+    columns pausing at the same height (a heading's space in one, footnotes set off in the
+    other) does not end them."""
+    groups = _y_groups(idx, lines, SECTION_GAP * lines.unit)
+    if len(groups) < 2:
+        return groups
+    runs = _column_runs(idx, lines)
+    merged = [groups[0]]
+    for group in groups[1:]:
+        above, below = lines.boxes[merged[-1]], lines.boxes[group]
+        gap = float(below[:, 1].min() - above[:, 3].max())
+        top, bottom = float(above[:, 3].max()), float(below[:, 1].min())
+        spanned = any(y0 < top and bottom < y1 for y0, y1 in runs)
+        if spanned and gap <= COLUMN_GAP * lines.unit:
+            merged[-1] = np.concatenate([merged[-1], group])
+        else:
+            merged.append(group)
+    return merged
+
+
+def _found_gutters(
+    idx: np.ndarray, lines: _Lines
+) -> tuple[list[gutters.Row], list[gutters.Gutter]]:
+    """The rows of ``idx``'s lines and the column gutters among them (``gutters.py``)."""
+    key = np.sort(idx).tobytes()
+    if key in lines.found:
+        return lines.found[key]
+    b = lines.boxes[idx]
+    rows = gutters.rows_of([b[k : k + 1] for k in range(len(b))], lines.chars[idx])
+    found = gutters.find_gutters(
+        rows, lines.unit, min_width=MIN_GUTTER * lines.unit, min_side=MIN_PROSE_CHARS
+    )
+    lines.found[key] = (rows, found)
+    return rows, found
+
+
+def _column_runs(idx: np.ndarray, lines: _Lines) -> list[tuple[float, float]]:
+    """The vertical extents (top, bottom) of the column gutters found among ``idx``, from
+    their first to their last row with text on both sides."""
+    rows, found = _found_gutters(idx, lines)
+    return [
+        (float(rows[g.first_both].boxes[:, 1].min()), float(rows[g.last_both].boxes[:, 3].max()))
+        for g in found
+    ]
+
+
+def _band_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
+    """The set cut above and below the rows its longest column gutter runs through (white
+    space down a stack of rows, prose on both sides: ``gutters.py``), when no gutter runs
+    through all of its rows: columns set between full-width text (an introduction and a
+    list above, a table below) with no wider white space around them are then read as
+    columns."""
+    rows, found = _found_gutters(idx, lines)
+    if not found:
+        return []
+    best = max(found, key=lambda g: (g.last - g.first, g.rows))
+    if best.first == 0 and best.last == len(rows) - 1:
+        return []  # a gutter through every row: the columns are this set's (_column_split)
+    bands = (rows[: best.first], rows[best.first : best.last + 1], rows[best.last + 1 :])
+    parts = [
+        idx[np.concatenate([row.lines for row in band])] if band else idx[:0] for band in bands
+    ]
+    if len(parts[1]) and len(parts[2]):  # a list's short first item below the columns
+        lead = _kicker(parts[1], parts[2], lines, lead_in=True)
+        if lead is not None:
+            parts[1], parts[2] = parts[1][~lead], np.concatenate([parts[1][lead], parts[2]])
+    return [part for part in parts if len(part)]
 
 
 def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
@@ -235,16 +363,13 @@ def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
     return found
 
 
-def _is_prose(idx: np.ndarray, lines: _Lines) -> bool:
-    b = lines.boxes[idx]
-    return bool(np.median(b[:, 2] - b[:, 0]) >= MIN_COLUMN_WIDTH * lines.unit)
-
-
 def _column_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
-    """Columns left and right of the first gutter with prose on both sides. Lines crossing
-    it that share no rows with other lines (titles, footers) first cut the set into
-    sections above, at and below them; lines crossing it beside the columns' lines
-    (captions, pull quotes set into the gutter) are read after the columns."""
+    """Columns left and right of the first gutter with prose on both sides (or beside a
+    sidebar, see ``gutters.read_apart``). Lines crossing it that share no rows with other
+    lines (titles, footers) or that are not between the columns' lines (a band across
+    their top) first cut the set into sections above, at and below them; lines crossing it
+    between the columns' lines (captions, pull quotes set into the gutter) are read after
+    the columns."""
     t = lines.trimmed[idx]
     for _, left, right in _gutters(idx, lines):
         mid = (left + right) / 2
@@ -252,9 +377,19 @@ def _column_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
         crossing = ~(is_left | is_right)
         if is_left.sum() + is_right.sum() < 3 or not (is_left.any() and is_right.any()):
             continue
-        if not (_is_prose(idx[is_left], lines) and _is_prose(idx[is_right], lines)):
+        left_boxes, right_boxes = lines.boxes[idx[is_left]], lines.boxes[idx[is_right]]
+        chars = (
+            gutters.text_length(lines.chars[idx[is_left]]),
+            gutters.text_length(lines.chars[idx[is_right]]),
+        )
+        if not gutters.read_apart(
+            left_boxes, right_boxes, lines.unit, MIN_PROSE_CHARS, lengths=chars
+        ):
             continue
-        apart = crossing & ~_shares_rows(t, crossing)
+        # Crossing lines that share no rows with others (titles, footers), or that are not
+        # between column lines on both sides (an abstract across the top of the columns,
+        # beside a narrow column of keywords), cut the set into sections.
+        apart = crossing & ~(_shares_rows(t, crossing) & _set_in(t, crossing, is_left, is_right))
         if apart.any():
             sections = _sections_around(idx, apart, lines)
             if len(sections) > 1:
@@ -309,6 +444,20 @@ def _beyond_balanced_end(
     return beyond
 
 
+def _set_in(
+    t: np.ndarray, crossing: np.ndarray, is_left: np.ndarray, is_right: np.ndarray
+) -> np.ndarray:
+    """For each box: whether both columns have lines above and below it (a caption or pull
+    quote set into the gutter between them, not a band across their top or bottom)."""
+    top, bottom = t[:, 1], t[:, 3]
+    inside = np.ones(len(t), bool)
+    for side in (is_left, is_right):
+        if not side.any():
+            return np.zeros(len(t), bool)
+        inside &= (top > bottom[side].min()) & (bottom < top[side].max())
+    return inside & crossing
+
+
 def _shares_rows(t: np.ndarray, subset: np.ndarray) -> np.ndarray:
     """For each box: whether it shares rows (overlaps vertically) with a box outside
     ``subset``."""
@@ -333,17 +482,25 @@ def _sections_around(idx: np.ndarray, cutting: np.ndarray, lines: _Lines) -> lis
     for k in range(1, len(sections)):
         if kinds[k] and not kinds[k - 1]:
             kicker = _kicker(sections[k - 1], sections[k], lines)
+            if kicker is None:  # the first lines of a list or paragraph below the columns
+                kicker = _kicker(sections[k - 1], sections[k], lines, lead_in=True)
             if kicker is not None:
                 sections[k] = np.concatenate([sections[k - 1][kicker], sections[k]])
                 sections[k - 1] = sections[k - 1][~kicker]
     return [s for s in sections if len(s)]
 
 
-def _kicker(above: np.ndarray, title: np.ndarray, lines: _Lines) -> np.ndarray | None:
+def _kicker(
+    above: np.ndarray, title: np.ndarray, lines: _Lines, *, lead_in: bool = False
+) -> np.ndarray | None:
     """Mask of the lines of ``above`` that are the title's kicker: at most
     ``MAX_KICKER_ROWS`` rows sitting on the title (each within ``KICKER_GAP`` line heights
-    of the next, overlapping it horizontally), with a section gap or nothing above them."""
+    of the next, overlapping it horizontally), with a section gap or nothing above them.
+    ``lead_in``: instead the first lines of what follows (a list's first item short enough
+    to end before the gutter), starting where it starts (within a line height) and set off
+    from the text above them by ``LEAD_IN_GAP`` line heights."""
     a, tt = lines.boxes[above], lines.boxes[title]
+    min_gap = (LEAD_IN_GAP if lead_in else SECTION_GAP) * lines.unit
     gap = KICKER_GAP * lines.unit
     for start in np.flatnonzero(
         (tt[:, 1].min() - a[:, 3] <= gap)
@@ -370,7 +527,9 @@ def _kicker(above: np.ndarray, title: np.ndarray, lines: _Lines) -> np.ndarray |
         higher = ~chain & (a[:, 3] <= a[chain, 1].min() + gap) & (a[:, 0] < x1) & (x0 < a[:, 2])
         if len(_rows(lines.boxes[above[chain]])) > MAX_KICKER_ROWS:
             continue
-        if not higher.any() or a[chain, 1].min() - a[higher, 3].max() >= SECTION_GAP * lines.unit:
+        if lead_in and abs(x0 - tt[:, 0].min()) > lines.unit:
+            continue
+        if not higher.any() or a[chain, 1].min() - a[higher, 3].max() >= min_gap:
             return chain
     return None
 

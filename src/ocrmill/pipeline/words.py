@@ -18,6 +18,9 @@ glyphs (hOCR and ALTO from Tesseract mark CJK text the same way).
 
 from __future__ import annotations
 
+import itertools
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +42,9 @@ _CJK_RANGES = (
     (0xFF00, 0xFFEF),  # half-width and full-width forms
     (0x20000, 0x3134F),  # CJK extensions B-G
 )
+
+_FIRST_CJK = _CJK_RANGES[0][0]
+_NON_SPACE = re.compile(r"\S+")
 
 # Ink: a crop whose grey levels span less than this has no text to measure.
 MIN_CONTRAST = 24
@@ -67,6 +73,8 @@ def split_words(text: str) -> list[tuple[int, int]]:
     """``[start, end)`` character ranges of the words of ``text``: runs without white space,
     cut where the script changes between CJK and anything else; every CJK character is a
     word of its own."""
+    if not any(ord(char) >= _FIRST_CJK for char in text):  # most lines: spaces only
+        return [m.span() for m in _NON_SPACE.finditer(text)]
     words: list[tuple[int, int]] = []
     start: int | None = None
     for i, char in enumerate(text):
@@ -136,16 +144,11 @@ def _ink_extent(
     return float(x0), float(band[0] + rows[0]), float(x1), float(band[0] + rows[-1] + 1)
 
 
-def line_words(
-    reading: Reading, crop: np.ndarray, quad: np.ndarray
-) -> tuple[list[Word], np.ndarray]:
-    """The words of one read line with their page boxes, and the line's box cut to its ink
-    from left to right (the crop's full height: lines of one size keep one height whether
-    or not their letters descend); 4x2 page pixels, clockwise from its top-left as read.
-
-    ``crop`` is the crop as cut from the page by ``quad`` (``Reading.flipped`` says whether
-    it was read turned by 180 degrees)."""
-    view = crop[::-1, ::-1] if reading.flipped else crop
+def _crop_boxes(
+    reading: Reading, view: np.ndarray
+) -> tuple[list[tuple[int, int]], list[tuple[float, float, float, float]]]:
+    """The words' character ranges in ``reading.text`` and their ink boxes ``(x0, y0, x1,
+    y1)`` in the crop as read (``view``: turned when the line was read flipped)."""
     h, w = view.shape[:2]
     mask = ink_mask(view)
     band = text_band(mask) if mask is not None else (0, h)
@@ -170,14 +173,59 @@ def line_words(
             x0, x1 = max(0.0, first - pitch / 2), min(float(w), last + pitch / 2)
             tight = (x0, float(band[0]), max(x1, x0 + 1), float(band[1]))
         boxes.append(tight)
-    if boxes:
-        b = np.array(boxes)
-        line_box = (float(b[:, 0].min()), 0.0, float(b[:, 2].max()), float(h))
-    else:
-        line_box = (0.0, 0.0, float(w), float(h))
-    corners = np.array(
-        [[[x0, y0], [x1, y0], [x1, y1], [x0, y1]] for x0, y0, x1, y1 in [*boxes, line_box]]
-    )
+    return spans, boxes
+
+
+def line_words(
+    reading: Reading, crop: np.ndarray, quad: np.ndarray
+) -> tuple[list[Word], np.ndarray]:
+    """The words of one read line with their page boxes, and the line's box cut to its ink
+    from left to right (the crop's full height: lines of one size keep one height whether
+    or not their letters descend); 4x2 page pixels, clockwise from its top-left as read.
+
+    ``crop`` is the crop as cut from the page by ``quad`` (``Reading.flipped`` says whether
+    it was read turned by 180 degrees)."""
+    (piece,) = line_pieces(reading, crop, quad, ())
+    return piece.words, piece.ink
+
+
+@dataclass(frozen=True)
+class LinePiece:
+    """A read line, or one piece of a line cut at a column gutter: its text and confidence
+    (the mean of its characters'), words, the detected box's share of it (``box``, as read)
+    and its box cut to its ink (``ink``); boxes 4x2 page pixels, clockwise from the top-left
+    as read."""
+
+    text: str
+    score: float
+    words: list[Word]
+    box: np.ndarray
+    ink: np.ndarray
+
+
+def line_pieces(
+    reading: Reading, crop: np.ndarray, quad: np.ndarray, cuts: Sequence[int]
+) -> list[LinePiece]:
+    """The line cut before each word index in ``cuts`` (none: the line whole). A piece's
+    detected box reaches from the middle of the gap before it to the middle of the gap
+    after it (the line's ends for the first and last)."""
+    view = crop[::-1, ::-1] if reading.flipped else crop
+    h, w = view.shape[:2]
+    spans, boxes = _crop_boxes(reading, view)
+    bounds = [0, *(k for k in sorted(set(cuts)) if 0 < k < len(spans)), len(spans)]
+    rects: list[tuple[float, float, float, float]] = [*boxes]
+    pieces: list[tuple[int, int, float, float]] = []  # words a..b, detected x range
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        lo = 0.0 if i == 0 else (boxes[a - 1][2] + boxes[a][0]) / 2
+        hi = float(w) if b == len(spans) else (boxes[b - 1][2] + boxes[b][0]) / 2
+        if b > a:
+            ink_lo = min(x0 for x0, _, _, _ in boxes[a:b])
+            ink_hi = max(x1 for _, _, x1, _ in boxes[a:b])
+        else:  # no words: the ink box is the crop
+            ink_lo, ink_hi = 0.0, float(w)
+        rects += [(lo, 0.0, hi, float(h)), (ink_lo, 0.0, ink_hi, float(h))]
+        pieces.append((a, b, lo, hi))
+    corners = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]] for x0, y0, x1, y1 in rects])
     on_page = crop_to_page(quad, corners.reshape(-1, 2), flipped=reading.flipped).reshape(-1, 4, 2)
     words = [
         Word(
@@ -187,4 +235,15 @@ def line_words(
         )
         for k, (s, e) in enumerate(spans)
     ]
-    return words, on_page[-1]
+    out: list[LinePiece] = []
+    for j, (a, b, _, _) in enumerate(pieces):
+        box, ink = on_page[len(spans) + 2 * j], on_page[len(spans) + 2 * j + 1]
+        if len(pieces) == 1:  # the whole line: its text, score and box as read
+            text, score = reading.text.strip(), float(reading.score)
+            box = np.roll(quad, 2, axis=0) if reading.flipped else np.asarray(quad, np.float64)
+        else:
+            start, end = spans[a][0], spans[b - 1][1]
+            text = reading.text[start:end].strip()
+            score = float(np.mean(reading.char_scores[start:end]))
+        out.append(LinePiece(text, score, words[a:b], box, ink))
+    return out
