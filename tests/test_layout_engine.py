@@ -94,6 +94,22 @@ def test_a_narrow_gutter_cuts_the_lines_the_detector_joined(engine):
             assert x0 - 2 <= min(p[0] for p in word.box) <= max(p[0] for p in word.box) <= x1 + 2
 
 
+def test_blocks_say_what_they_are(engine):
+    """Kinds where the page shows them: the large title, prose paragraphs, the footer under
+    the columns, each bulleted item, the figure's caption."""
+
+    def kinds(layout: str) -> list[tuple[str | None, str]]:
+        result = read(engine, page_of(layout))
+        return [(b.kind, result.lines[b.lines[0]].text) for b in result.blocks]
+
+    footer = kinds("title_columns_footer")
+    assert footer[0][0] == "title" and footer[-1][0] == "footer"
+    assert {kind for kind, _ in footer[1:-1]} == {"paragraph"}
+    listed = kinds("narrow_gutter")
+    assert [kind for kind, text in listed if text.startswith("- ")] == ["list_item"] * 6
+    assert "caption" in {kind for kind, text in kinds("interrupted_columns") if "Figure" in text}
+
+
 def recognized_rows(engine, monkeypatch) -> list[int]:
     """Counts the crops the engine's recognizer reads (one entry per model call)."""
     rows: list[int] = []

@@ -42,7 +42,7 @@ def sample_layout_page() -> PageResult:
     )
     blocks = (
         TextBlock(((1.0, 2.0), (50.5, 2.0), (50.5, 50.0), (1.0, 50.0)), (0, 1)),
-        TextBlock(((3.0, 90.0), (40.0, 90.0), (40.0, 99.0), (3.0, 99.0)), (2,)),
+        TextBlock(((3.0, 90.0), (40.0, 90.0), (40.0, 99.0), (3.0, 99.0)), (2,), "footer"),
     )
     return PageResult("c.png", 100, 120, lines, {"layout": 0.5}, rotation=90, blocks=blocks)
 
@@ -84,8 +84,16 @@ def test_layout_fields_round_trip_and_text_has_blank_lines_between_blocks():
     data = page.to_dict()
     assert data["rotation"] == 90
     assert data["blocks"] == [
-        {"box": [[1.0, 2.0], [50.5, 2.0], [50.5, 50.0], [1.0, 50.0]], "lines": [0, 1]},
-        {"box": [[3.0, 90.0], [40.0, 90.0], [40.0, 99.0], [3.0, 99.0]], "lines": [2]},
+        {
+            "box": [[1.0, 2.0], [50.5, 2.0], [50.5, 50.0], [1.0, 50.0]],
+            "lines": [0, 1],
+            "kind": None,
+        },
+        {
+            "box": [[3.0, 90.0], [40.0, 90.0], [40.0, 99.0], [3.0, 99.0]],
+            "lines": [2],
+            "kind": "footer",
+        },
     ]
     assert data["lines"][0]["words"][1] == {
         "text": "12,50",
@@ -95,6 +103,13 @@ def test_layout_fields_round_trip_and_text_has_blank_lines_between_blocks():
     assert data["text"] == "Total 12,50\n東京\n\nfooter"
     assert result_from_dict(data) == page
     assert result_from_json(result_to_json(page)) == page
+
+
+def test_records_written_before_block_kinds_read_with_none():
+    data = sample_layout_page().to_dict()
+    for block in data["blocks"]:
+        del block["kind"]
+    assert [block.kind for block in result_from_dict(data).blocks] == [None, None]
 
 
 def test_record_without_layout_fields_still_reads():

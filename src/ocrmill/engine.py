@@ -496,9 +496,10 @@ class Engine:
             order = arranged.order
             rank = {k: j for j, k in enumerate(order)}
             quads = rotation.from_upright(arranged.block_quads, page.rotation, w, h)
+            kinds = arranged.kinds or [None] * len(arranged.blocks)
             blocks = tuple(
-                TextBlock(box=make_quad(q), lines=tuple(rank[k] for k in block))
-                for q, block in zip(quads, arranged.blocks)
+                TextBlock(box=make_quad(q), lines=tuple(rank[k] for k in block), kind=kind)
+                for q, block, kind in zip(quads, arranged.blocks, kinds)
             )
         timings = dict(page.timings)
         timings["layout"] = timings.get("layout", 0.0) + _ms(t0)

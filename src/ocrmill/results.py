@@ -102,13 +102,21 @@ class TextBlock:
 
     box: Quad
     lines: tuple[int, ...]
+    # title, heading, paragraph, list_item, caption, header or footer; None where the page
+    # does not show it plainly (and in records written before kinds existed).
+    kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"box": _quad_list(self.box), "lines": list(self.lines)}
+        return {"box": _quad_list(self.box), "lines": list(self.lines), "kind": self.kind}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TextBlock:
-        return cls(box=make_quad(data["box"]), lines=tuple(int(i) for i in data["lines"]))
+        kind = data.get("kind")
+        return cls(
+            box=make_quad(data["box"]),
+            lines=tuple(int(i) for i in data["lines"]),
+            kind=None if kind is None else str(kind),
+        )
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ def test_hocr_parses_and_its_words_sit_on_the_glyphs(page, turned, kind):
     tree = html.fromstring(document.encode("utf-8"))
     (ocr_page,) = tree.xpath('//div[@class="ocr_page"]')
     assert title_props(ocr_page.get("title"))["bbox"] == f"0 0 {result.width} {result.height}"
-    assert len(tree.xpath('//div[@class="ocr_carea"]')) == len(result.blocks)
+    areas = tree.xpath('//div[@class="ocr_carea" or @class="ocr_header" or @class="ocr_footer"]')
+    assert len(areas) == len(result.blocks)
     assert len(tree.xpath('//span[@class="ocr_line"]')) == len(result.lines)
     found = hocr_words(document)
     assert word_accuracy([(t, b) for t, b, _ in found], rendered) >= 0.95
@@ -150,3 +151,22 @@ def test_hocr_states_a_language_only_when_told_one(page):
         )
     with pytest.raises(ConfigError):
         render_hocr([result], lang='en" onload="x')
+
+
+def test_block_kinds_are_hocr_classes_and_alto_layout_tags(page):
+    """The title is an ocr_title, the footer an ocr_footer area; in ALTO each block refers
+    to a LayoutTag labelled with its kind."""
+    _, result = page
+    kinds = [block.kind for block in result.blocks]
+    assert kinds[0] == "title" and kinds[-1] == "footer" and "paragraph" in kinds
+    tree = html.fromstring(render_hocr([result]).encode("utf-8"))
+    (title,) = tree.xpath('//h1[@class="ocr_title"]')
+    assert title.xpath("string()").split() == result.lines[result.blocks[0].lines[0]].text.split()
+    (footer,) = tree.xpath('//div[@class="ocr_footer"]//span[@class="ocr_line"]')
+    assert footer.xpath("string()").split()[:3] == ["The", "Ocrmill", "Review,"]
+    root = etree.fromstring(render_alto([result]).encode("utf-8"))
+    labels = {tag.get("ID"): tag.get("LABEL") for tag in root.iter(f"{A}LayoutTag")}
+    blocks = list(root.iter(f"{A}TextBlock"))
+    assert [labels.get(b.get("TAGREFS")) for b in blocks] == kinds
+    # Tags come before the layout, as ALTO's schema orders them.
+    assert [child.tag for child in root] == [f"{A}Description", f"{A}Tags", f"{A}Layout"]

@@ -1,6 +1,8 @@
 """ALTO v4: a document's pages as ``Page`` > ``PrintSpace`` > ``TextBlock`` > ``TextLine`` >
 ``String`` (with ``SP`` between words), positions in pixels, word confidences as ``WC``, the
-page rotation as each block's ``ROTATION`` (degrees counter-clockwise)."""
+page rotation as each block's ``ROTATION`` (degrees counter-clockwise), a block's kind as a
+``LayoutTag`` (``LABEL``: title, heading, paragraph, list_item, caption, header, footer) it
+refers to by ``TAGREFS``."""
 
 from __future__ import annotations
 
@@ -25,6 +27,20 @@ def _q(tag: str) -> str:
     return f"{{{ALTO}}}{tag}"
 
 
+def _tag_id(kind: str) -> str:
+    return f"layout_{kind}"
+
+
+def _tags(root: ET.Element, pages: list[PageView]) -> None:
+    """A ``LayoutTag`` per block kind used, which the blocks refer to (``TAGREFS``)."""
+    kinds = sorted({block.kind for page in pages for block in page.blocks if block.kind})
+    if not kinds:
+        return
+    tags = ET.SubElement(root, _q("Tags"))
+    for kind in kinds:
+        ET.SubElement(tags, _q("LayoutTag"), {"ID": _tag_id(kind), "LABEL": kind})
+
+
 def _page(layout: ET.Element, page: PageView) -> None:
     n = page.number
     attrs = {
@@ -46,6 +62,8 @@ def _page(layout: ET.Element, page: PageView) -> None:
         block_attrs = {"ID": f"block_{n}_{b}", **_position(block.box)}
         if page.rotation:
             block_attrs["ROTATION"] = str(page.rotation)
+        if block.kind is not None:
+            block_attrs["TAGREFS"] = _tag_id(block.kind)
         text_block = ET.SubElement(space, _q("TextBlock"), block_attrs)
         for line in block.lines:
             line_no += 1
@@ -95,8 +113,10 @@ def render_alto(
     ET.SubElement(software_element, _q("softwareName")).text = software
     if version:
         ET.SubElement(software_element, _q("softwareVersion")).text = version
+    pages = document_view(results)
+    _tags(root, pages)
     layout = ET.SubElement(root, _q("Layout"))
-    for page in document_view(results):
+    for page in pages:
         _page(layout, page)
     ET.indent(root, space=" ")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"

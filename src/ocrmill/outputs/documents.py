@@ -29,6 +29,7 @@ class LineView:
 class BlockView:
     box: BBox
     lines: tuple[LineView, ...]
+    kind: str | None = None  # see ocrmill.pipeline.block_kinds
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,14 @@ def page_view(result: Result, number: int) -> PageView:
     """The view of one record (a failure becomes an empty page saying why)."""
     if isinstance(result, PageFailure):
         return PageView(number, result.input, 0, 0, 0, (), f"{result.code}: {result.message}")
-    groups = [block.lines for block in result.blocks] or [tuple(range(len(result.lines)))]
+    groups = [(block.lines, block.kind) for block in result.blocks] or [
+        (tuple(range(len(result.lines))), None)
+    ]
     blocks = []
-    for indices in groups:
+    for indices, kind in groups:
         lines = tuple(_line(result, i) for i in indices)
         if lines:
-            blocks.append(BlockView(union(line.box for line in lines), lines))
+            blocks.append(BlockView(union(line.box for line in lines), lines, kind))
     return PageView(
         number, result.input, result.width, result.height, result.rotation, tuple(blocks)
     )

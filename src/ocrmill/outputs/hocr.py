@@ -1,5 +1,7 @@
 """hOCR 1.2: a document's pages as XHTML (``ocr_page`` > ``ocr_carea`` > ``ocr_par`` >
 ``ocr_line`` > ``ocrx_word``), boxes in input pixels, word confidences as ``x_wconf``.
+Running headers and footers are ``ocr_header`` / ``ocr_footer`` areas, a title an
+``ocr_title`` and a caption an ``ocr_caption`` in place of the paragraph.
 
 The recognizer does not tell which language a page is in, so the document states none
 unless the caller knows it (``lang``)."""
@@ -16,7 +18,22 @@ from ocrmill.outputs.geometry import BBox
 from ocrmill.results import Result
 
 XHTML = "http://www.w3.org/1999/xhtml"
-CAPABILITIES = "ocr_page ocr_carea ocr_par ocr_line ocrx_word ocrp_wconf"
+CAPABILITIES = (
+    "ocr_page ocr_carea ocr_header ocr_footer ocr_title ocr_caption ocr_par ocr_line "
+    "ocrx_word ocrp_wconf"
+)
+# A block's kind as hOCR classes: (the area's class, the paragraph's element and class).
+# Kinds hOCR has no class of its own for (heading, list item) stay paragraphs.
+BLOCK_CLASSES: dict[str | None, tuple[str, str, str]] = {
+    None: ("ocr_carea", "p", "ocr_par"),
+    "paragraph": ("ocr_carea", "p", "ocr_par"),
+    "heading": ("ocr_carea", "p", "ocr_par"),
+    "list_item": ("ocr_carea", "p", "ocr_par"),
+    "title": ("ocr_carea", "h1", "ocr_title"),
+    "caption": ("ocr_carea", "p", "ocr_caption"),
+    "header": ("ocr_header", "p", "ocr_par"),
+    "footer": ("ocr_footer", "p", "ocr_par"),
+}
 LANG_CAPABILITY = "ocrp_lang"  # only when the document states its language
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")  # BCP 47's shape
 
@@ -35,11 +52,12 @@ def _page(body: ET.Element, page: PageView) -> None:
         div.set("data-error", page.error)
     line_no = word_no = 0
     for b, block in enumerate(page.blocks, start=1):
+        area_class, par_tag, par_class = BLOCK_CLASSES.get(block.kind, BLOCK_CLASSES[None])
         area = ET.SubElement(
-            div, "div", {"class": "ocr_carea", "id": f"block_{n}_{b}", "title": _bbox(block.box)}
+            div, "div", {"class": area_class, "id": f"block_{n}_{b}", "title": _bbox(block.box)}
         )
         par = ET.SubElement(
-            area, "p", {"class": "ocr_par", "id": f"par_{n}_{b}", "title": _bbox(block.box)}
+            area, par_tag, {"class": par_class, "id": f"par_{n}_{b}", "title": _bbox(block.box)}
         )
         for line in block.lines:
             line_no += 1

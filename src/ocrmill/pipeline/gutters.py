@@ -213,7 +213,7 @@ def find_gutters(
             continue
         if any(g.first <= r <= g.last and g.left < right and left < g.right for g in found):
             continue  # a stretch of a gutter already found
-        if any(a <= r <= b and lo - 1 <= left and right <= hi + 1 for a, b, lo, hi in failed):
+        if any(a <= r <= b and lo < right and left < hi for a, b, lo, hi in failed):
             continue  # the same white space as one followed before, and not a gutter
         gutter, span = _follow(rows, r, (left, right), rules, unit, insets)
         if gutter is None:

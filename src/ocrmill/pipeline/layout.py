@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.pipeline import gutters
+from ocrmill.pipeline.block_kinds import BlockKind, block_kinds, is_list_start
 
 # A line whose long side is at least this many times its short side shows its direction.
 ELONGATED = 2.0
@@ -66,6 +67,9 @@ BLOCK_HEIGHT = 1.3
 # At most this many rows below (or above) balanced columns that end (or start) together,
 # set off by a block break, are a footer (header) of the columns, not part of one of them.
 MAX_FOOTER_ROWS = 3
+# A gutter whose crossing lines would cut the set into more sections than this is not the
+# set's column gutter (a table's, beside text whose rows its lines share).
+MAX_SECTIONS = 7
 # At most this many rows sitting on a title (within this many line heights), set off from
 # the text above by a section gap, are its kicker and are read with it.
 MAX_KICKER_ROWS = 3
@@ -79,12 +83,14 @@ LEAD_IN_GAP = 1.0
 @dataclass(frozen=True)
 class PageLayout:
     """Blocks in reading order, each a list of line indices in reading order; the page's
-    skew (radians, positive when lines fall to the right) and each block's quad (Bx4x2,
-    in the frame of the quads given, clockwise from the top-left)."""
+    skew (radians, positive when lines fall to the right), each block's quad (Bx4x2, in
+    the frame of the quads given, clockwise from the top-left) and, when the lines' texts
+    were given, each block's kind (``block_kinds.py``; None where it does not show)."""
 
     blocks: list[list[int]]
     skew: float
     block_quads: np.ndarray
+    kinds: list[BlockKind | None] = field(default_factory=list)  # per block; see block_kinds
 
     @property
     def order(self) -> list[int]:
@@ -164,8 +170,9 @@ def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list
 
 
 def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLayout:
-    """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and their
-    texts (how much text a line holds says whether lines beside a gutter are prose)."""
+    """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and, given
+    their texts, the blocks' kinds (how much text a line holds says whether lines beside a
+    gutter are prose; a line starting with a bullet starts a block)."""
     q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
     if len(q) == 0:
         return PageLayout([], 0.0, np.zeros((0, 4, 2)))
@@ -175,14 +182,19 @@ def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLa
     flat = rotate_points(q, angle, center)
     boxes = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)  # x0, y0, x1, y1
     chars = None if texts is None else [prose_chars(t) for t in texts]
-    blocks = arrange(boxes, chars)
+    starts = None if texts is None else [is_list_start(t) for t in texts]
+    blocks = arrange(boxes, chars, starts)
     corners = []
     for block in blocks:
         x0, y0 = boxes[block, :2].min(axis=0)
         x1, y1 = boxes[block, 2:].max(axis=0)
         corners.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     block_quads = rotate_points(np.array(corners), -angle, center)
-    return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2))
+    kinds: list[BlockKind | None] = []
+    if texts is not None:
+        unit = float(np.median(np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)))
+        kinds = block_kinds(blocks, boxes, texts, unit)
+    return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2), kinds)
 
 
 def prose_chars(text: str) -> int:
@@ -206,16 +218,22 @@ class _Lines:
     unit: float  # the median line height
     pitch: float  # the usual distance between consecutive lines of a paragraph
     chars: np.ndarray  # N: characters of each line (estimated from its width if not read)
+    list_starts: np.ndarray  # N: the line starts a list item (a bullet, an enumerator)
     # The gutters found among a set of lines, by the set (a set is looked at more than once).
     found: dict[bytes, tuple[list[gutters.Row], list[gutters.Gutter]]] = field(
         default_factory=dict, compare=False
     )
 
 
-def arrange(boxes: np.ndarray, chars: Sequence[int] | None = None) -> list[list[int]]:
+def arrange(
+    boxes: np.ndarray,
+    chars: Sequence[int] | None = None,
+    list_starts: Sequence[bool] | None = None,
+) -> list[list[int]]:
     """Blocks in reading order of axis-aligned line boxes (Nx4: x0, y0, x1, y1), each a
     list of indices in reading order. ``chars``: how many characters each line holds
-    (default: estimated from its width, ``CHAR_WIDTH`` line heights per character)."""
+    (default: estimated from its width, ``CHAR_WIDTH`` line heights per character);
+    ``list_starts``: which lines start a list item (each item is a block of its own)."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         return []
@@ -227,7 +245,8 @@ def arrange(boxes: np.ndarray, chars: Sequence[int] | None = None) -> list[list[
         counts = (b[:, 2] - b[:, 0]) / (CHAR_WIDTH * unit)
     else:
         counts = np.asarray(chars, np.float64).reshape(-1)
-    lines = _Lines(b, trimmed, unit, _line_pitch(b, unit), counts)
+    starts = np.zeros(len(b), bool) if list_starts is None else np.asarray(list_starts, bool)
+    lines = _Lines(b, trimmed, unit, _line_pitch(b, unit), counts, starts)
     return _arrange(np.arange(len(b)), lines)
 
 
@@ -392,9 +411,9 @@ def _column_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
         apart = crossing & ~(_shares_rows(t, crossing) & _set_in(t, crossing, is_left, is_right))
         if apart.any():
             sections = _sections_around(idx, apart, lines)
-            if len(sections) > 1:
+            if 1 < len(sections) <= MAX_SECTIONS:
                 return sections
-            continue
+            continue  # no cut into a few sections: columns elsewhere (_band_split)
         head, columns, foot = _peel_ends(idx[is_left], idx[is_right], lines)
         parts = [*head, *columns, idx[crossing], *foot]
         return [part for part in parts if len(part)]
@@ -536,7 +555,8 @@ def _kicker(
 
 def _row_blocks(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
     """Rows top to bottom (a row's lines left to right), cut into blocks where the spacing
-    or the line height jumps."""
+    or the line height jumps, or a list item starts (a row of one line opening with a
+    bullet or an enumerator)."""
     b = lines.boxes[idx]
     rows = _rows(b)
     blocks: list[list[int]] = []
@@ -544,7 +564,8 @@ def _row_blocks(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
     for row in rows:
         cy = float(np.mean((b[row, 1] + b[row, 3]) / 2))
         h = float(np.median(b[row, 3] - b[row, 1]))
-        if prev is None or _new_block(prev, (cy, h), lines.pitch):
+        item = len(row) == 1 and bool(lines.list_starts[idx[row[0]]])
+        if prev is None or item or _new_block(prev, (cy, h), lines.pitch):
             blocks.append([])
         blocks[-1].extend(int(idx[i]) for i in row)
         prev = (cy, h)
