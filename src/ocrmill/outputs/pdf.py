@@ -2,8 +2,8 @@
 built around the original image data, written with pikepdf (qpdf) and saved atomically.
 
 PDF input keeps every page's content as it is (nothing is re-rendered or re-encoded); the
-layer is a new content stream appended to the page, with the glyphless font added once to
-the document. Image input becomes one page per image (per frame of a multi-page TIFF) at its
+layer is a Form XObject drawn by a content stream appended to the page, with the glyphless
+font added once to the document. Image input becomes one page per image (per frame of a multi-page TIFF) at its
 own resolution: a JPEG's bytes are embedded as they are, other formats losslessly (Flate).
 The layer of a page is added as soon as its result arrives, so memory holds layers, not
 results: a 500-page document needs little more than a 5-page one.
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import pikepdf
 
 FONT_RESOURCE = "OcrmillText"
+LAYER_RESOURCE = "OcrmillLayer"  # the page's name for the layer's Form XObject
 DEFAULT_IMAGE_DPI = 300
 EXIF_ORIENTATION = 0x0112
 # EXIF orientations that are pure turns, as the clockwise /Rotate that shows them upright.
@@ -94,27 +95,35 @@ class LayeredPdf:
         """Draw ``result``'s words invisibly over page ``index`` (0-based). The result's
         pixels are the page's visible area as a viewer shows it (rendered at any dpi)."""
         import pikepdf
-        from pikepdf import Dictionary, Name
+        from pikepdf import Array, Dictionary, Name
 
         page = self.pdf.pages[index]
         box = _visible_box(page)
         rotate = int(page.obj.get("/Rotate", 0))
         to_page = PixelMap.for_page(box, rotate, result.width, result.height)
         content = text_layer(result.lines, to_page, FONT_RESOURCE)
+        # The layer is a Form XObject, as OCRmyPDF's is: pdfminer.six writes the text of a
+        # form in content order (our reading order) instead of re-ordering it by its own
+        # layout analysis, which scrambles turned pages and ragged columns.
         layer = pikepdf.Stream(self.pdf, zlib.compress(content))
         layer[Name.Filter] = Name.FlateDecode
+        layer[Name.Type] = Name.XObject
+        layer[Name.Subtype] = Name.Form
+        layer[Name.BBox] = Array([float(v) for v in page.mediabox])
+        layer[Name.Resources] = Dictionary(Font=Dictionary({"/" + FONT_RESOURCE: self.font}))
         resources = page.obj.get("/Resources")
         if resources is None:
             page.obj[Name.Resources] = resources = Dictionary()
-        fonts = resources.get("/Font")
-        if fonts is None:
-            resources[Name.Font] = fonts = Dictionary()
-        fonts[Name("/" + FONT_RESOURCE)] = self.font
+        xobjects = resources.get("/XObject")
+        if xobjects is None:
+            resources[Name.XObject] = xobjects = Dictionary()
+        name = _free_name(xobjects, LAYER_RESOURCE)
+        xobjects[Name(name)] = layer
         # The page's own content is wrapped in q/Q so its graphics state cannot leak into
         # the layer; the layer then runs in the page's default coordinate system.
         page.contents_add(pikepdf.Stream(self.pdf, b"q\n"), prepend=True)
         page.contents_add(pikepdf.Stream(self.pdf, b"Q\n"), prepend=False)
-        page.contents_add(layer, prepend=False)
+        page.contents_add(pikepdf.Stream(self.pdf, f"q {name} Do Q\n".encode()), prepend=False)
         self.layered.add(index)
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -123,6 +132,16 @@ class LayeredPdf:
 
     def close(self) -> None:
         self.pdf.close()
+
+
+def _free_name(resources: Any, stem: str) -> str:
+    """``/stem``, or ``/stem2``, ``/stem3``... : the first name ``resources`` lacks (a page
+    made searchable before, and forced again, already has one layer)."""
+    name, n = "/" + stem, 1
+    while name in resources:
+        n += 1
+        name = f"/{stem}{n}"
+    return name
 
 
 def _visible_box(page: Any) -> tuple[float, float, float, float]:

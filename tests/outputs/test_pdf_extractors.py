@@ -1,0 +1,150 @@
+"""The text layer of searchable PDFs read by the four common extractors (pdfium, poppler,
+pdfminer.six, pdf.js): each gives every page's words as they stand, in reading order, on
+upright, turned (90, 180, 270), skewed (both ways) and /Rotate-stored pages."""
+
+from __future__ import annotations
+
+import pikepdf
+import pytest
+from benchmarks.pdf_extractors import DPI, read_records, score
+from benchmarks.rendered_pages import RenderedPage, render_layout, skew, turn
+
+from ocrmill.cli import main
+from ocrmill.errors import ExitCode
+from ocrmill.outputs.pdf import LayeredPdf, image_document
+from ocrmill.results import PageResult, TextLine, Word, make_quad
+
+from .extractors import EXTRACTORS, pages_or_skip
+
+MAX_CER = 0.02
+MAX_WORDS_OFF = 0.02  # |extracted words / read words - 1|
+
+
+def _result(page: RenderedPage) -> PageResult:
+    """A page result whose words are the rendered page's own (text and glyph boxes)."""
+    lines = []
+    words = iter(page.words)
+    for text in page.lines:
+        line_words = [next(words) for _ in text.split()]
+        first, last = line_words[0][1], line_words[-1][1]
+        box = make_quad([first[0], last[1], last[2], first[3]])
+        lines.append(
+            TextLine(
+                text=text,
+                score=1.0,
+                box=box,
+                words=tuple(Word(t, 1.0, make_quad(b)) for t, b in line_words),
+            )
+        )
+    width, height = page.image.size
+    return PageResult(input="page.png", width=width, height=height, lines=tuple(lines))
+
+
+def _shown_upright_by_rotate(page: RenderedPage, tmp_path, index: int) -> pikepdf.Pdf:
+    """A one-page PDF of ``page`` turned 90 degrees, with /Rotate 90 to show it upright."""
+    path = tmp_path / f"stored{index}.png"
+    turn(page, 90).image.save(path, dpi=(150, 150))
+    pdf = image_document(path)
+    pdf.pages[0].obj[pikepdf.Name.Rotate] = 90
+    return pdf
+
+
+def _assert_reads(name: str, path, expected: list[str], labels: list[str]) -> None:
+    texts = pages_or_skip(name, path)
+    assert len(texts) == len(expected)
+    wrong = []
+    for label, text, want in zip(labels, texts, expected):
+        s = score(text, want)
+        if s.cer > MAX_CER or abs(s.words - 1) > MAX_WORDS_OFF:
+            wrong.append(f"{label}: CER {s.cer:.1%}, words x{s.words:.2f}: {text[:160]!r}")
+    assert not wrong, f"{name} misreads the layer:\n" + "\n".join(wrong)
+
+
+@pytest.fixture(scope="module")
+def known_words_pdf(tmp_path_factory):
+    """Pages whose layer is drawn from the rendered words themselves (no OCR): the
+    extractors must give exactly the page's lines."""
+    tmp_path = tmp_path_factory.mktemp("known")
+    columns = render_layout("two_columns", width=1000, size=20, seed=4)
+    mixed = render_layout("title_columns_footer", width=1000, size=20, seed=6)
+    cases = {
+        "upright": columns,
+        "turned 90": turn(columns, 90),
+        "turned 180": turn(columns, 180),
+        "turned 270": turn(columns, 270),
+        "skewed +3": skew(mixed, 3),
+        "skewed -2": skew(mixed, -2),
+        "turned 180, skewed 3": skew(turn(columns, 180), 3),
+    }
+    pdf = pikepdf.new()
+    for i, page in enumerate(cases.values()):
+        path = tmp_path / f"page{i}.png"
+        page.image.save(path, dpi=(150, 150))
+        pdf.pages.extend(image_document(path).pages)
+    stored = _shown_upright_by_rotate(columns, tmp_path, 0)
+    pdf.pages.extend(stored.pages)
+    cases["stored turned, /Rotate 90"] = columns  # shown upright: the upright page's words
+    source = tmp_path / "scan.pdf"
+    pdf.save(source)
+    layered = LayeredPdf(pikepdf.open(source))
+    for i, page in enumerate(cases.values()):
+        layered.add_layer(i, _result(page))
+    out = tmp_path / "layered.pdf"
+    layered.save(out)
+    layered.close()
+    return out, list(cases), [page.text for page in cases.values()]
+
+
+@pytest.mark.parametrize("extractor", list(EXTRACTORS))
+def test_every_extractor_reads_the_words_as_they_stand(known_words_pdf, extractor):
+    path, labels, texts = known_words_pdf
+    _assert_reads(extractor, path, texts, labels)
+
+
+def test_words_keep_their_places_on_turned_and_skewed_pages(known_words_pdf):
+    """pdfium's character boxes (what search and selection highlight) sit on the words."""
+    from benchmarks.layout import word_accuracy
+    from benchmarks.searchable_pdf import layer_words
+
+    path, labels, _ = known_words_pdf
+    columns = render_layout("two_columns", width=1000, size=20, seed=4)
+    mixed = render_layout("title_columns_footer", width=1000, size=20, seed=6)
+    for index, page in [(2, turn(columns, 180)), (4, skew(mixed, 3)), (5, skew(mixed, -2))]:
+        assert word_accuracy(layer_words(path, index, dpi=150), page) >= 0.85, labels[index]
+
+
+@pytest.fixture(scope="module")
+def ocrmill_pdf_and_read(tmp_path_factory):
+    """`ocrmill pdf` of an image-only PDF, and `ocrmill read --json` of the same pages (at
+    the same dpi: the same pixels)."""
+    tmp_path = tmp_path_factory.mktemp("ocr")
+    columns = render_layout("two_columns", width=1000, size=22, seed=8)
+    mixed = render_layout("title_columns_footer", width=1000, size=22, seed=2)
+    cases = {
+        "upright": columns.image,
+        "turned 90": turn(columns, 90).image,
+        "turned 180": turn(columns, 180).image,
+        "turned 270": turn(columns, 270).image,
+        "skewed +3": skew(mixed, 3).image,
+        "skewed -2": skew(mixed, -2).image,
+    }
+    pdf = pikepdf.new()
+    for i, image in enumerate(cases.values()):
+        path = tmp_path / f"page{i}.png"
+        image.save(path, dpi=(DPI, DPI))
+        pdf.pages.extend(image_document(path).pages)
+    scan = tmp_path / "scan.pdf"
+    pdf.save(scan)
+    out = tmp_path / "searchable.pdf"
+    args = ["--pdf-dpi", str(DPI), "--workers", "0", "-q"]
+    assert main(["pdf", str(scan), str(out), *args]) == ExitCode.OK
+    read = [record["text"] for record in read_records(scan)]
+    assert len(read) == len(cases) and all(len(text) > 100 for text in read)
+    return out, list(cases), read
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extractor", list(EXTRACTORS))
+def test_ocrmill_pdf_reads_in_every_extractor_as_ocrmill_read(ocrmill_pdf_and_read, extractor):
+    out, labels, read = ocrmill_pdf_and_read
+    _assert_reads(extractor, out, read, labels)
