@@ -44,7 +44,16 @@ from PIL import Image
 
 from benchmarks import metrics
 from benchmarks.eval_docs import DEFAULT_LABELS, RESULTS_DIR, _table, machine_info
-from benchmarks.rendered_pages import LAYOUTS, RenderedPage, polygon_iou, render_layout, skew, turn
+from benchmarks.rendered_pages import (
+    LAYOUTS,
+    TABLE_LAYOUTS,
+    RenderedPage,
+    polygon_iou,
+    render_layout,
+    skew,
+    turn,
+)
+from ocrmill.models import shipped_layout_model
 
 SKEW = 3.5
 TURNS = (90, 180, 270)
@@ -158,7 +167,8 @@ def load_pages(labels: list[dict[str, Any]], data_root: Path) -> list[tuple[str,
         if rec["level"] == "page":
             text = "\n".join(line["text"] for line in rec["lines"] if line["text"])
             pages.append((Path(rec["image"]).name, Image.open(data_root / rec["image"]), text))
-    for layout in LAYOUTS:
+    # A table between paragraphs is read as the page shows it only with a layout model.
+    for layout in LAYOUTS + (TABLE_LAYOUTS if shipped_layout_model() else ()):
         page = render_layout(layout)
         pages.append((f"rendered {layout}", page, page.text))
     return pages

@@ -148,9 +148,10 @@ def render_layout(layout: str, *, width: int = 1500, size: int = 24, seed: int =
     ``title_columns_footer`` (a full-width title, two columns, a full-width footer), or one
     of the layouts real pages have (:func:`render_real_layout`): ``narrow_gutter``,
     ``list_beside_column``, ``interrupted_columns``."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"unknown layout {layout!r}; choose one of {', '.join(LAYOUTS)}")
-    if layout in REAL_LAYOUTS:
+    if layout not in LAYOUTS + TABLE_LAYOUTS:
+        known = ", ".join(LAYOUTS + TABLE_LAYOUTS)
+        raise ValueError(f"unknown layout {layout!r}; choose one of {known}")
+    if layout in REAL_LAYOUTS + TABLE_LAYOUTS:
         return render_real_layout(layout, width=width, size=size, seed=seed)
     rng = random.Random(f"{layout}-{seed}")
     font = ImageFont.load_default(size=size)
@@ -196,6 +197,9 @@ def render_layout(layout: str, *, width: int = 1500, size: int = 24, seed: int =
 
 
 REAL_LAYOUTS = ("narrow_gutter", "list_beside_column", "interrupted_columns")
+# Read as the page shows it only with a layout model that finds tables (pipeline/regions.py),
+# so kept out of LAYOUTS, which the shipped models alone read in order.
+TABLE_LAYOUTS = ("table_in_text",)
 
 
 def render_real_layout(
@@ -208,10 +212,13 @@ def render_real_layout(
       the two columns' rows), then a full-width list;
     * ``list_beside_column``: a prose column beside a bulleted list with hanging indents;
     * ``interrupted_columns``: two columns, a full-width figure (a drawn frame, no text)
-      with its caption across them, two columns again.
+      with its caption across them, two columns again;
+    * ``table_in_text``: a paragraph, a ruled table of three columns whose cells hold a few
+      words each (as much as a column's line of prose), a paragraph.
 
     Reading order: full-width parts where they stand, each column top to bottom, left to
-    right; the columns above a full-width figure before those below it.
+    right; the columns above a full-width figure before those below it; a table row by row,
+    each row's cells left to right.
     """
     rng = random.Random(f"{layout}-{seed}")
     font = ImageFont.load_default(size=size)
@@ -246,6 +253,26 @@ def render_real_layout(
                 y += pitch
         return y
 
+    def table(y: float, rows: int, columns: int) -> float:
+        """A ruled table from ``y``, a few words per cell; the y below it."""
+        row_h, pad = pitch * 1.5, size * 0.6
+        cell_w = full / columns
+        top = y
+        for _row in range(rows):
+            for c in range(columns):
+                text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(3, 4)))
+                while font.getlength(text) > cell_w - 2 * pad:
+                    text = text.rsplit(" ", 1)[0]
+                canvas.line(margin + c * cell_w + pad, y + (row_h - size) / 2, text, font)
+            y += row_h
+        for r in range(rows + 1):
+            canvas.draw.line(
+                (margin, top + r * row_h, margin + full, top + r * row_h), (0, 0, 0), 2
+            )
+        for c in range(columns + 1):
+            canvas.draw.line((margin + c * cell_w, top, margin + c * cell_w, y), (0, 0, 0), 2)
+        return y + pitch
+
     y = float(margin)
     if layout == "narrow_gutter":
         title = " ".join(w.capitalize() for w in rng.sample(WORDS[30:], 4))
@@ -263,6 +290,10 @@ def render_real_layout(
         y = float(margin)
         bullets(margin + col_w + gutter, y, 6, col_w)
         y = bottom
+    elif layout == "table_in_text":
+        y = canvas.paragraph(margin, y, wrap(prose(rng, 3), font, full), font, full) + pitch
+        y = table(y, rows=8, columns=3)
+        y = canvas.paragraph(margin, y, wrap(prose(rng, 3), font, full), font, full)
     else:  # interrupted_columns
         y = columns(y, 1) + pitch * 0.5
         canvas.draw.rectangle((margin, y, margin + full, y + size * 8), outline=(0, 0, 0), width=3)

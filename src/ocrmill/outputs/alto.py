@@ -1,8 +1,8 @@
 """ALTO v4: a document's pages as ``Page`` > ``PrintSpace`` > ``TextBlock`` > ``TextLine`` >
 ``String`` (with ``SP`` between words), positions in pixels, word confidences as ``WC``, the
 page rotation as each block's ``ROTATION`` (degrees counter-clockwise), a block's kind as a
-``LayoutTag`` (``LABEL``: title, heading, paragraph, list_item, caption, header, footer) it
-refers to by ``TAGREFS``."""
+``LayoutTag`` (``LABEL``: title, heading, paragraph, list_item, caption, header, footer,
+table) it refers to by ``TAGREFS``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """hOCR 1.2: a document's pages as XHTML (``ocr_page`` > ``ocr_carea`` > ``ocr_par`` >
 ``ocr_line`` > ``ocrx_word``), boxes in input pixels, word confidences as ``x_wconf``.
 Running headers and footers are ``ocr_header`` / ``ocr_footer`` areas, a title an
-``ocr_title`` and a caption an ``ocr_caption`` in place of the paragraph.
+``ocr_title`` and a caption an ``ocr_caption`` in place of the paragraph; a table is an
+``ocr_table`` area, its lines row by row.
 
 The recognizer does not tell which language a page is in, so the document states none
 unless the caller knows it (``lang``)."""
@@ -19,7 +20,7 @@ from ocrmill.results import Result
 
 XHTML = "http://www.w3.org/1999/xhtml"
 CAPABILITIES = (
-    "ocr_page ocr_carea ocr_header ocr_footer ocr_title ocr_caption ocr_par ocr_line "
+    "ocr_page ocr_carea ocr_header ocr_footer ocr_table ocr_title ocr_caption ocr_par ocr_line "
     "ocrx_word ocrp_wconf"
 )
 # A block's kind as hOCR classes: (the area's class, the paragraph's element and class).
@@ -33,6 +34,7 @@ BLOCK_CLASSES: dict[str | None, tuple[str, str, str]] = {
     "caption": ("ocr_carea", "p", "ocr_caption"),
     "header": ("ocr_header", "p", "ocr_par"),
     "footer": ("ocr_footer", "p", "ocr_par"),
+    "table": ("ocr_table", "p", "ocr_par"),
 }
 LANG_CAPABILITY = "ocrp_lang"  # only when the document states its language
 _LANGUAGE_TAG = re.compile(r"[A-Za-z]{1,8}(-[A-Za-z0-9]{1,8})*")  # BCP 47's shape

@@ -15,7 +15,9 @@ from typing import Literal
 
 import numpy as np
 
-BlockKind = Literal["title", "heading", "paragraph", "list_item", "caption", "header", "footer"]
+BlockKind = Literal[
+    "title", "heading", "paragraph", "list_item", "caption", "header", "footer", "table"
+]
 BLOCK_KINDS: tuple[BlockKind, ...] = (
     "title",
     "heading",
@@ -24,6 +26,7 @@ BLOCK_KINDS: tuple[BlockKind, ...] = (
     "caption",
     "header",
     "footer",
+    "table",  # from a layout model's table region (layout.page_layout), never from text
 )
 
 # "Figure 3:", "Fig. 2.", "Table IV", "Abbildung 1", "Tableau 2", ... at the start of a block.

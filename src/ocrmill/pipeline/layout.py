@@ -29,7 +29,7 @@ gutters, prose widths) and are only understandable read together.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -67,6 +67,8 @@ BLOCK_HEIGHT = 1.3
 # At most this many rows below (or above) balanced columns that end (or start) together,
 # set off by a block break, are a footer (header) of the columns, not part of one of them.
 MAX_FOOTER_ROWS = 3
+# A table a layout model found counts when it holds at least this many lines.
+MIN_TABLE_LINES = 2
 # A gutter whose crossing lines would cut the set into more sections than this is not the
 # set's column gutter (a table's, beside text whose rows its lines share).
 MAX_SECTIONS = 7
@@ -169,10 +171,18 @@ def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list
     return gutters.cut_points(boxes)
 
 
-def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLayout:
+def page_layout(
+    quads: np.ndarray,
+    texts: Sequence[str] | None = None,
+    find_tables: Callable[[], Sequence[Sequence[float]]] | None = None,
+) -> PageLayout:
     """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and, given
     their texts, the blocks' kinds (how much text a line holds says whether lines beside a
-    gutter are prose; a line starting with a bullet starts a block)."""
+    gutter are prose; a line starting with a bullet starts a block). ``find_tables``: asked
+    only when columns are read side by side (a table's columns of cells could be taken
+    for columns of text), for the boxes (``x0, y0, x1, y1``, upright page pixels) of the
+    page's tables; the lines in each are then read row by row as one block (``table``),
+    placed as the table stands."""
     q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
     if len(q) == 0:
         return PageLayout([], 0.0, np.zeros((0, 4, 2)))
@@ -183,7 +193,13 @@ def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLa
     boxes = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)  # x0, y0, x1, y1
     chars = None if texts is None else [prose_chars(t) for t in texts]
     starts = None if texts is None else [is_list_start(t) for t in texts]
-    blocks = arrange(boxes, chars, starts)
+    columns: list[bool] = []
+    blocks = arrange(boxes, chars, starts, columns=columns)
+    is_table = [False] * len(blocks)
+    if find_tables is not None and columns[0]:
+        members = _table_members(boxes, find_tables(), angle, center)
+        if members:
+            blocks, is_table = _arrange_with_tables(boxes, chars, starts, members)
     corners = []
     for block in blocks:
         x0, y0 = boxes[block, :2].min(axis=0)
@@ -194,7 +210,74 @@ def page_layout(quads: np.ndarray, texts: Sequence[str] | None = None) -> PageLa
     if texts is not None:
         unit = float(np.median(np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)))
         kinds = block_kinds(blocks, boxes, texts, unit)
+        kinds = ["table" if table else kind for kind, table in zip(kinds, is_table)]
     return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2), kinds)
+
+
+def _table_members(
+    boxes: np.ndarray,
+    tables: Sequence[Sequence[float]],
+    angle: float,
+    center: tuple[float, float],
+) -> list[np.ndarray]:
+    """The lines of each table (a box in the upright frame): those whose centre lies in the
+    table's box, de-skewed like the lines; tables holding fewer than ``MIN_TABLE_LINES``
+    lines, or lines another table took, are left out."""
+    taken = np.zeros(len(boxes), bool)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    found = []
+    for x0, y0, x1, y1 in tables:
+        corners = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
+        (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)
+        inside = ~taken & (cx >= a) & (cx <= c) & (cy >= b) & (cy <= d)
+        if inside.sum() >= MIN_TABLE_LINES:
+            taken |= inside
+            found.append(np.flatnonzero(inside))
+    return found
+
+
+def _arrange_with_tables(
+    boxes: np.ndarray,
+    chars: Sequence[int] | None,
+    starts: Sequence[bool] | None,
+    tables: list[np.ndarray],
+) -> tuple[list[list[int]], list[bool]]:
+    """Blocks as :func:`arrange` makes them, each table standing in the cut as one box (its
+    lines' union: no prose, so no column is seen in it) and read as one block, its lines
+    row by row; and which blocks are tables."""
+    in_table = np.full(len(boxes), -1)
+    for t, lines in enumerate(tables):
+        in_table[lines] = t
+    loose = np.flatnonzero(in_table < 0)
+    unit_boxes = [boxes[i] for i in loose]
+    unit_boxes += [
+        np.concatenate([boxes[lines, :2].min(axis=0), boxes[lines, 2:].max(axis=0)])
+        for lines in tables
+    ]
+    n_loose = len(loose)
+    no_text = [0] * len(tables)  # a table is no prose and no list item
+    counts = None if chars is None else [chars[int(i)] for i in loose] + no_text
+    flags = None if starts is None else [starts[int(i)] for i in loose] + [False] * len(tables)
+    heights = np.maximum(boxes[loose, 3] - boxes[loose, 1], 1.0) if n_loose else np.ones(1)
+    blocks: list[list[int]] = []
+    is_table: list[bool] = []
+    for unit_block in arrange(np.array(unit_boxes), counts, flags, unit=float(np.median(heights))):
+        run: list[int] = []
+        for u in unit_block:
+            if u < n_loose:
+                run.append(int(loose[u]))
+                continue
+            if run:
+                blocks.append(run)
+                is_table.append(False)
+                run = []
+            lines = tables[u - n_loose]
+            blocks.append([int(lines[i]) for row in _rows(boxes[lines]) for i in row])
+            is_table.append(True)
+        if run:
+            blocks.append(run)
+            is_table.append(False)
+    return blocks, is_table
 
 
 def prose_chars(text: str) -> int:
@@ -219,6 +302,8 @@ class _Lines:
     pitch: float  # the usual distance between consecutive lines of a paragraph
     chars: np.ndarray  # N: characters of each line (estimated from its width if not read)
     list_starts: np.ndarray  # N: the line starts a list item (a bullet, an enumerator)
+    # Set once the cut reads columns side by side somewhere (a column or band split).
+    columns: list[bool] = field(default_factory=list, compare=False)
     # The gutters found among a set of lines, by the set (a set is looked at more than once).
     found: dict[bytes, tuple[list[gutters.Row], list[gutters.Gutter]]] = field(
         default_factory=dict, compare=False
@@ -229,25 +314,33 @@ def arrange(
     boxes: np.ndarray,
     chars: Sequence[int] | None = None,
     list_starts: Sequence[bool] | None = None,
+    *,
+    unit: float | None = None,
+    columns: list[bool] | None = None,
 ) -> list[list[int]]:
     """Blocks in reading order of axis-aligned line boxes (Nx4: x0, y0, x1, y1), each a
     list of indices in reading order. ``chars``: how many characters each line holds
     (default: estimated from its width, ``CHAR_WIDTH`` line heights per character);
-    ``list_starts``: which lines start a list item (each item is a block of its own)."""
+    ``list_starts``: which lines start a list item (each item is a block of its own);
+    ``unit``: the line height (default: the boxes' median height). ``columns``, when given,
+    gets whether columns were read side by side anywhere."""
     b = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if len(b) == 0:
         return []
     heights = np.maximum(b[:, 3] - b[:, 1], 1.0)
-    pad = TRIM * heights
+    pad = TRIM * np.minimum(heights, 3 * (unit or float(np.median(heights))))
     trimmed = b + np.stack([0 * pad, pad, 0 * pad, -pad], axis=1)
-    unit = float(np.median(heights))
+    unit = unit or float(np.median(heights))
     if chars is None:
         counts = (b[:, 2] - b[:, 0]) / (CHAR_WIDTH * unit)
     else:
         counts = np.asarray(chars, np.float64).reshape(-1)
     starts = np.zeros(len(b), bool) if list_starts is None else np.asarray(list_starts, bool)
     lines = _Lines(b, trimmed, unit, _line_pitch(b, unit), counts, starts)
-    return _arrange(np.arange(len(b)), lines)
+    blocks = _arrange(np.arange(len(b)), lines)
+    if columns is not None:
+        columns.append(bool(lines.columns))
+    return blocks
 
 
 def _line_pitch(boxes: np.ndarray, unit: float) -> float:
@@ -268,6 +361,8 @@ def _arrange(idx: np.ndarray, lines: _Lines) -> list[list[int]]:
     for split in (_section_split, _column_split, _band_split):
         parts = split(idx, lines)
         if len(parts) > 1:
+            if split is not _section_split:
+                lines.columns.append(True)
             return [block for part in parts for block in _arrange(part, lines)]
     return _row_blocks(idx, lines)
 

