@@ -148,3 +148,41 @@ def ocrmill_pdf_and_read(tmp_path_factory):
 def test_ocrmill_pdf_reads_in_every_extractor_as_ocrmill_read(ocrmill_pdf_and_read, extractor):
     out, labels, read = ocrmill_pdf_and_read
     _assert_reads(extractor, out, read, labels)
+
+
+def test_pages_sharing_resources_each_get_their_own_layer(tmp_path):
+    """Pages that share one (inherited or referenced) resource dictionary: each page's
+    resources name its own layer and keep what they held; the shared dictionary is as it was."""
+    pages = [render_layout("two_columns", width=800, size=20, seed=k) for k in range(3)]
+    pdf = pikepdf.new()
+    for k, page in enumerate(pages):
+        path = tmp_path / f"p{k}.png"
+        page.image.save(path, dpi=(150, 150))
+        pdf.pages.extend(image_document(path).pages)
+    shared = pdf.make_indirect(pikepdf.Dictionary(XObject=pikepdf.Dictionary()))
+    for k, page in enumerate(pdf.pages):  # one dictionary naming every page's image
+        for name, image in page.obj.Resources.XObject.items():
+            shared.XObject[f"{name}_{k}"] = image
+    draws = []
+    for k, page in enumerate(pdf.pages):
+        (name,) = page.obj.Resources.XObject.keys()
+        draws.append(f"{name}_{k}")
+        page.obj.Contents.write(
+            page.obj.Contents.read_bytes().replace(name.encode(), draws[-1].encode())
+        )
+        page.obj.Resources = shared
+    source = tmp_path / "shared.pdf"
+    pdf.save(source)
+    layered = LayeredPdf(pikepdf.open(source))
+    for k, page in enumerate(pages):
+        layered.add_layer(k, _result(page))
+    out = tmp_path / "layered.pdf"
+    layered.save(out)
+    layered.close()
+    with pikepdf.open(out) as done:
+        for page in done.pages:
+            names = set(page.obj.Resources.XObject.keys())
+            layers = {n for n in names if n.startswith("/OcrmillLayer")}
+            assert len(layers) == 1 and set(draws) <= names  # its layer; the images kept
+    texts = EXTRACTORS["pdfium"](out)
+    assert [score(t, p.text).cer for t, p in zip(texts, pages, strict=True)] == [0.0] * 3

@@ -111,12 +111,12 @@ class LayeredPdf:
         layer[Name.Subtype] = Name.Form
         layer[Name.BBox] = Array([float(v) for v in page.mediabox])
         layer[Name.Resources] = Dictionary(Font=Dictionary({"/" + FONT_RESOURCE: self.font}))
-        resources = page.obj.get("/Resources")
-        if resources is None:
-            page.obj[Name.Resources] = resources = Dictionary()
-        xobjects = resources.get("/XObject")
-        if xobjects is None:
-            resources[Name.XObject] = xobjects = Dictionary()
+        # The page gets resources of its own (pages often share one dictionary, inherited
+        # or referenced): a layer named in a shared one would be listed on every page.
+        resources = _own_dictionary(page.obj.get("/Resources"))
+        xobjects = _own_dictionary(resources.get("/XObject"))
+        resources[Name.XObject] = xobjects
+        page.obj[Name.Resources] = resources
         name = _free_name(xobjects, LAYER_RESOURCE)
         xobjects[Name(name)] = layer
         # The page's own content is wrapped in q/Q so its graphics state cannot leak into
@@ -132,6 +132,13 @@ class LayeredPdf:
 
     def close(self) -> None:
         self.pdf.close()
+
+
+def _own_dictionary(value: Any) -> pikepdf.Dictionary:
+    """A new direct dictionary with ``value``'s entries (none where ``value`` is None)."""
+    from pikepdf import Dictionary
+
+    return Dictionary() if value is None else Dictionary(dict(value.items()))
 
 
 def _free_name(resources: Any, stem: str) -> str:
