@@ -12,10 +12,7 @@ edit distance <= 0.34). Word recall is the bag-of-words recall over all placed w
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import resource
 import subprocess
 import sys
@@ -24,7 +21,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from benchmarks.reports import save_report
+from benchmarks.reports import machine_line, save_report
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT.parent / "shared" / "data" / "docs" / "labels.jsonl"
@@ -168,7 +165,7 @@ def main() -> None:
         "# Huge pages: tiled detection vs downscaling",
         "",
         f"Command: `python -m benchmarks.huge_pages {' '.join(sys.argv[1:])}`",
-        f"Machine: {os.cpu_count()} CPUs, {platform.platform()}; {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}.",
+        machine_line(),
         "Canvas: SROIE receipts (<= 1800 px) pasted at native resolution, row by row, onto a white square.",
         "",
         "| canvas | engine | GT lines | lines found | line recall | word recall | wall s | peak RSS GiB |",
