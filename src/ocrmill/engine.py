@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.backends import create_backend
-from ocrmill.backends.base import InferenceBackend, cache_root, resolve_backend_name
+from ocrmill.backends.base import InferenceBackend, cache_root
+from ocrmill.backends.factory import resolve_backend_name
 from ocrmill.backends.restricted import restrict_recognizer
 from ocrmill.backends.split import run_splitting
 from ocrmill.config import Config, ReadOptions, RecOptions
