@@ -177,14 +177,15 @@ def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list
 def page_layout(
     quads: np.ndarray,
     texts: Sequence[str] | None = None,
-    find_tables: Callable[[], Sequence[Sequence[float]]] | None = None,
+    find_tables: Callable[[float, tuple[float, float]], Sequence[Sequence[float]]] | None = None,
 ) -> PageLayout:
     """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and, given
     their texts, the blocks' kinds (how much text a line holds says whether lines beside a
     gutter are prose; a line starting with a bullet starts a block). ``find_tables``: asked
     only when columns are read side by side (a table's columns of cells could be taken
-    for columns of text), for the boxes (``x0, y0, x1, y1``, upright page pixels) of the
-    page's tables; the lines in each are then read row by row as one block (``table``),
+    for columns of text), with the page's skew angle and the centre the lines are turned
+    about to level them, for the boxes (``x0, y0, x1, y1``) of the page's tables in that
+    levelled frame; the lines in each are then read row by row as one block (``table``),
     placed as the table stands."""
     q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
     if len(q) == 0:
@@ -200,7 +201,7 @@ def page_layout(
     blocks = arrange(boxes, chars, starts, columns=columns)
     is_table = [False] * len(blocks)
     if find_tables is not None and columns[0]:
-        members = _table_members(boxes, find_tables(), angle, center)
+        members = _table_members(boxes, find_tables(angle, center))
         if members:
             blocks, is_table = _arrange_with_tables(boxes, chars, starts, members)
     corners = []
@@ -217,22 +218,15 @@ def page_layout(
     return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2), kinds)
 
 
-def _table_members(
-    boxes: np.ndarray,
-    tables: Sequence[Sequence[float]],
-    angle: float,
-    center: tuple[float, float],
-) -> list[np.ndarray]:
-    """The lines of each table (a box in the upright frame): those whose centre lies in the
-    table's box, de-skewed like the lines; tables holding fewer than ``MIN_TABLE_LINES``
-    lines, or too few lines side by side (``MIN_CELLS_BESIDE``), are left out, as are lines
+def _table_members(boxes: np.ndarray, tables: Sequence[Sequence[float]]) -> list[np.ndarray]:
+    """The lines of each table (a box in the levelled frame of ``boxes``): those whose
+    centre lies in the table's box; tables holding fewer than ``MIN_TABLE_LINES`` lines,
+    or too few lines side by side (``MIN_CELLS_BESIDE``), are left out, as are lines
     another table took."""
     taken = np.zeros(len(boxes), bool)
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     found = []
-    for x0, y0, x1, y1 in tables:
-        corners = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
-        (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)
+    for a, b, c, d in tables:
         inside = ~taken & (cx >= a) & (cx <= c) & (cy >= b) & (cy <= d)
         lines = np.flatnonzero(inside)
         if len(lines) < MIN_TABLE_LINES:
