@@ -232,6 +232,17 @@ def test_a_table_on_a_skewed_page_is_asked_for_in_the_levelled_frame(degrees):
     assert found.blocks[1] == list(range(3, 21))
 
 
+def test_columns_of_sentences_taken_for_a_table_stay_columns():
+    """Rows side by side, but every line runs as a sentence: text, not cells."""
+    quads = column(50, 560, 100, 12) + column(620, 1130, 100, 12)
+    texts = [PROSE] * len(quads)
+    q = np.array(quads, np.float64)
+    alone = layout.page_layout(q, texts)
+    assert alone.order == list(range(24))  # the left column, then the right
+    found = layout.page_layout(q, texts, lambda angle, center: [(40.0, 90.0, 1140.0, 700.0)])
+    assert found.blocks == alone.blocks and "table" not in found.kinds
+
+
 def test_a_column_of_prose_taken_for_a_table_stays_a_column():
     """One line per row: no cells side by side, so the model's table is not read as one."""
     quads = column(50, 400, 100, 10) + column(450, 800, 100, 10) + column(850, 1200, 100, 10)

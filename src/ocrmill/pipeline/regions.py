@@ -71,7 +71,10 @@ def straightened(pixels: np.ndarray, angle: float, center: tuple[float, float]) 
     height, width = pixels.shape[:2]
     return cv2.warpAffine(
         np.ascontiguousarray(pixels),
-        turn, (width, height), flags=cv2.INTER_LINEAR, borderValue=(255, 255, 255)
+        turn,
+        (width, height),
+        flags=cv2.INTER_LINEAR,
+        borderValue=(255, 255, 255),
     )
 
 
