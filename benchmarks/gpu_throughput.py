@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
 
-    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.backends.factory import cuda_backend_name
     from ocrmill.config import load_config
     from ocrmill.runtime.devices import probe
     from ocrmill.runtime.plan import WorkerPlan, WorkerSlot, plan_workers

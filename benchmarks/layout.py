@@ -53,6 +53,7 @@ from benchmarks.rendered_pages import (
     skew,
     turn,
 )
+from benchmarks.reports import tesseract_version
 from ocrmill.models import shipped_layout_model
 
 SKEW = 3.5
@@ -389,14 +390,6 @@ def render_report(report: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _tesseract_version() -> str:
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return "not installed (its columns are n/a)"
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0]
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--parts", default=",".join(PARTS))
@@ -420,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {
         "command": "python -m benchmarks.layout " + " ".join(argv or sys.argv[1:]),
         "machine": machine_info(),
-        "tesseract": "skipped (--no-tesseract)" if args.no_tesseract else _tesseract_version(),
+        "tesseract": "skipped (--no-tesseract)" if args.no_tesseract else tesseract_version(),
     }
     with tempfile.TemporaryDirectory(prefix="ocrmill-layout-") as tmp:
         readers = Readers(not args.no_tesseract, Path(tmp))

@@ -779,14 +779,6 @@ def render_report(report: dict[str, Any], pages: Sequence[Page]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _tesseract_version() -> str:
-    exe = shutil.which("tesseract")
-    if exe is None:
-        return "not installed (its columns are n/a)"
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
-    return (out.stdout or out.stderr).splitlines()[0]
-
-
 # ---------------------------------------------------------------------------- main
 
 
@@ -834,13 +826,13 @@ def main(argv: list[str] | None = None) -> int:
     pages = load_set(args.data, args.split, args.manifest, ids)
 
     from benchmarks.eval_docs import machine_info
-    from benchmarks.reports import machine_line
+    from benchmarks.reports import machine_line, tesseract_version
 
     report: dict[str, Any] = {
         "command": "python -m benchmarks.real_pages " + " ".join(argv or sys.argv[1:]),
         "machine": machine_info(),
         "machine_line": machine_line(),
-        "tesseract": "skipped (--no-tesseract)" if args.no_tesseract else _tesseract_version(),
+        "tesseract": "skipped (--no-tesseract)" if args.no_tesseract else tesseract_version(),
         "variants": variants,
     }
     with tempfile.TemporaryDirectory(prefix="ocrmill-real-pages-") as tmp:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -31,3 +33,12 @@ def save_report(text: str, stem: str, out: Path | None = None) -> Path:
     print(text)
     print(f"saved {path}", file=sys.stderr)
     return path
+
+
+def tesseract_version() -> str:
+    """The first line of ``tesseract --version``, or why its columns are empty."""
+    exe = shutil.which("tesseract")
+    if exe is None:
+        return "not installed (its columns are n/a)"
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False)
+    return (out.stdout or out.stderr).splitlines()[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ocrmill.backends import base
+from ocrmill.backends import factory
 from ocrmill.backends.onnx import execution_providers
 from ocrmill.backends.split import is_out_of_memory
 from ocrmill.config import BackendConfig
@@ -14,37 +14,37 @@ ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvid
 
 
 def _installed(monkeypatch, *modules: str, ort_cuda: bool = False) -> None:
-    monkeypatch.setattr(base, "_installed", lambda name: name in modules)
-    monkeypatch.setattr(base, "_onnxruntime_has_cuda", lambda: ort_cuda)
+    monkeypatch.setattr(factory, "_installed", lambda name: name in modules)
+    monkeypatch.setattr(factory, "_onnxruntime_has_cuda", lambda: ort_cuda)
 
 
 def test_auto_on_cpu_is_left_to_measurement(monkeypatch):
     _installed(monkeypatch, "openvino", "onnxruntime")
-    assert base.resolve_backend_name(BackendConfig(), "det") == "auto"
+    assert factory.resolve_backend_name(BackendConfig(), "det") == "auto"
 
 
 def test_auto_on_cuda_prefers_onnxruntime_gpu_then_torch(monkeypatch):
     cfg = BackendConfig(device="cuda:0")
     _installed(monkeypatch, "torch", "onnx2torch", ort_cuda=True)
-    assert base.resolve_backend_name(cfg, "rec") == "onnxruntime"
+    assert factory.resolve_backend_name(cfg, "rec") == "onnxruntime"
     _installed(monkeypatch, "torch", "onnx2torch", ort_cuda=False)
-    assert base.resolve_backend_name(cfg, "rec") == "torch"
+    assert factory.resolve_backend_name(cfg, "rec") == "torch"
     _installed(monkeypatch, "torch", ort_cuda=False)
     with pytest.raises(ConfigError, match=r"ocrmill\[torch\]"):
-        base.resolve_backend_name(cfg, "rec")
+        factory.resolve_backend_name(cfg, "rec")
 
 
 def test_cuda_backend_name_never_raises(monkeypatch):
     _installed(monkeypatch)
-    assert base.cuda_backend_name(BackendConfig()) is None
+    assert factory.cuda_backend_name(BackendConfig()) is None
     _installed(monkeypatch, "torch", "onnx2torch")
-    assert base.cuda_backend_name(BackendConfig()) == "torch"
-    assert base.cuda_backend_name(BackendConfig(name="openvino")) is None
+    assert factory.cuda_backend_name(BackendConfig()) == "torch"
+    assert factory.cuda_backend_name(BackendConfig(name="openvino")) is None
 
 
 def test_explicit_backend_name_wins(monkeypatch):
     _installed(monkeypatch, "openvino")
-    assert base.resolve_backend_name(BackendConfig(name="onnxruntime"), "det") == "onnxruntime"
+    assert factory.resolve_backend_name(BackendConfig(name="onnxruntime"), "det") == "onnxruntime"
 
 
 def test_cpu_providers_are_cpu_only():
@@ -133,11 +133,11 @@ def test_auto_falls_back_to_onnxruntime_when_openvino_cannot_load(monkeypatch, c
 
     monkeypatch.setattr(ov_module, "OpenVinoBackend", broken)
     det = shipped_model_dir() / "PP-OCRv6_det_small.onnx"
-    backend = base.create_backend(det, BackendConfig(cache_dir=tmp_path), "det")
+    backend = factory.create_backend(det, BackendConfig(cache_dir=tmp_path), "det")
     assert backend.providers == ("CPUExecutionProvider",)
     assert "openvino cannot run" in caplog.text and "fake" in caplog.text
     with pytest.raises(RuntimeError, match="fake"):  # asked for by name: no silent switch
-        base.create_backend(det, BackendConfig(name="openvino"), "det")
+        factory.create_backend(det, BackendConfig(name="openvino"), "det")
 
 
 def test_a_corrupt_model_is_a_model_error_naming_it(tmp_path):
@@ -146,7 +146,7 @@ def test_a_corrupt_model_is_a_model_error_naming_it(tmp_path):
     bad = tmp_path / "det.onnx"
     bad.write_bytes(b"\x08\x01garbage, not a protobuf model")
     with pytest.raises(ModelError, match=r"det\.onnx"):
-        base.create_backend(bad, BackendConfig(), "det")
+        factory.create_backend(bad, BackendConfig(), "det")
 
 
 # -- the protocol: every backend answers run, run_all and run_top1 ----------------------------
@@ -183,7 +183,7 @@ def test_run_top1_is_the_best_class_of_run(name):
     if name == "openvino":
         pytest.importorskip("openvino")
     rec = shipped_model_dir() / "PP-OCRv6_rec_small.onnx"
-    backend = base._load(name, rec, BackendConfig(name=name, threads=1))
+    backend = factory._load(name, rec, BackendConfig(name=name, threads=1))
     batch = np.random.default_rng(0).random((2, 3, 48, 160), dtype=np.float32)
     idx, best = backend.run_top1(batch)
     ref_idx, ref_best = top1(backend.run(batch))

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ocrmill.backends import create_backend
-from ocrmill.backends.base import InferenceBackend, cache_root, resolve_backend_name
+from ocrmill.backends.base import InferenceBackend, cache_root
+from ocrmill.backends.factory import resolve_backend_name
 from ocrmill.backends.restricted import restrict_recognizer
 from ocrmill.backends.split import run_splitting
 from ocrmill.config import Config, ReadOptions, RecOptions
@@ -460,15 +461,16 @@ class Engine:
         run = functools.partial(self._run_rec, latin_below=opts.latin_first_below)
         return recognize.recognize_crops(crops, opts, run, self.vocabulary)
 
-    def _tables(self, page: _Page) -> list[tuple[float, float, float, float]]:
-        """The tables the layout model finds on the upright page."""
+    def _tables(
+        self, page: _Page, angle: float, center: tuple[float, float]
+    ) -> list[tuple[float, float, float, float]]:
+        """The tables the layout model finds on the upright page, in the frame that levels
+        its lines (see :func:`ocrmill.pipeline.regions.find_tables`)."""
         assert self._layout is not None
         pixels = page.image.pixels
         if page.rotation:
             pixels = np.rot90(pixels, -page.rotation // 90)
-        outputs = self._layout.run_all(regions.model_input(pixels))
-        found = regions.decode(outputs, pixels.shape[1], pixels.shape[0])
-        return [r.box for r in found if r.kind == "table"]
+        return regions.find_tables(self._layout.run_all, pixels, angle, center)
 
     @staticmethod
     def _cut_at_gutters(

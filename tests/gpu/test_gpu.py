@@ -25,7 +25,7 @@ LINES = ["Invoice 2024-117 total due 1,284.50 EUR", "Call +1 (555) 010-9999 befo
 
 
 def _skip_reason() -> str | None:
-    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.backends.factory import cuda_backend_name
     from ocrmill.runtime.devices import probe_gpus
 
     gpus, note = probe_gpus()

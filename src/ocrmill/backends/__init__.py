@@ -1,5 +1,7 @@
-"""Inference backends behind one small protocol; see :mod:`ocrmill.backends.base`."""
+"""Inference backends behind one small protocol (:mod:`ocrmill.backends.base`), picked and
+loaded by :mod:`ocrmill.backends.factory`."""
 
-from ocrmill.backends.base import InferenceBackend, create_backend
+from ocrmill.backends.base import InferenceBackend
+from ocrmill.backends.factory import create_backend
 
 __all__ = ["InferenceBackend", "create_backend"]

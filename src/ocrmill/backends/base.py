@@ -1,22 +1,19 @@
-"""The backend protocol (``run``, ``run_all``, ``run_top1``, ``metadata``) and the factory
-that picks one.
+"""The backend protocol (``run``, ``run_all``, ``run_top1``, ``metadata``) every backend
+subclasses; :mod:`ocrmill.backends.factory` picks and loads one.
 
 A backend wraps one inference session for one model. It belongs to one engine in one
 thread: never share it across threads (PP-OCR predictors are not thread-safe: two threads
 on one session corrupt each other's tensors).
-Backends are imported only when asked for, so importing ocrmill stays cheap.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from ocrmill.config import BackendConfig
-from ocrmill.errors import ConfigError
 
 
 def top1(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,91 +53,6 @@ class InferenceBackend(Protocol):
         ...
 
 
-BACKENDS = ("onnxruntime", "openvino", "torch")
-
-
 def cache_root(config: BackendConfig) -> Path:
     """Where backends keep converted and compiled models (one subfolder per backend)."""
     return Path(config.cache_dir or Path.home() / ".cache" / "ocrmill").expanduser()
-
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def _onnxruntime_has_cuda() -> bool:
-    if not _installed("onnxruntime"):
-        return False
-    import onnxruntime as ort
-
-    return "CUDAExecutionProvider" in ort.get_available_providers()
-
-
-def resolve_backend_name(config: BackendConfig, role: str = "det") -> str:
-    """The backend ``config`` asks for, with ``auto`` resolved off the CPU.
-
-    On the CPU, ``auto`` means "the fastest installed backend for this model on this CPU",
-    which :mod:`ocrmill.backends.choice` measures: this returns ``"auto"`` then.
-    """
-    if config.name != "auto" or config.device == "cpu":
-        return config.name
-    if _onnxruntime_has_cuda():
-        return "onnxruntime"
-    if _installed("torch") and _installed("onnx2torch"):
-        return "torch"
-    raise ConfigError(
-        f"device {config.device!r} needs onnxruntime-gpu, or torch with CUDA and onnx2torch "
-        "(pip install 'ocrmill[torch]'); none is installed"
-    )
-
-
-def cuda_backend_name(config: BackendConfig) -> str | None:
-    """The backend that would run ``config`` on a GPU, or None when none is installed.
-
-    Looks at installed packages only: the parent process must never initialize CUDA.
-    """
-    if config.name == "openvino":
-        return None
-    try:
-        return resolve_backend_name(dataclasses.replace(config, device="cuda"))
-    except ConfigError:
-        return None
-
-
-def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -> InferenceBackend:
-    """Load ``model_path`` (a ``det``, ``rec`` or ``cls`` model) with the backend ``config``
-    names; ``auto`` on the CPU: the installed backend that runs it fastest here (timed at
-    the first start, then cached; see :mod:`ocrmill.backends.choice`)."""
-    name = resolve_backend_name(config, role)
-    if name != "auto":
-        return _load(name, model_path, config)
-    from ocrmill.backends.choice import CANDIDATES, ChoiceCache, choose_cpu_backend
-
-    installed = tuple(n for n in CANDIDATES if _installed(n))
-    _, backend = choose_cpu_backend(
-        role,
-        model_path,
-        config,
-        installed,
-        lambda candidate: _load(candidate, model_path, config),
-        ChoiceCache(cache_root(config)),
-    )
-    return backend
-
-
-def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBackend:
-    if name == "onnxruntime":
-        from ocrmill.backends.onnx import OnnxBackend
-
-        return OnnxBackend(model_path, config)
-    if name == "openvino":
-        from ocrmill.backends.openvino import OpenVinoBackend
-
-        return OpenVinoBackend(model_path, config)
-    if name == "torch":
-        from ocrmill.backends.torch import TorchBackend
-
-        return TorchBackend(model_path, config)
-    raise ConfigError(f"unknown backend {name!r}; available: auto, {', '.join(BACKENDS)}")

@@ -20,8 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers, which backends really load, and the worker plan."""
-    from ocrmill.backends.base import cache_root, cuda_backend_name
+    from ocrmill.backends.base import cache_root
     from ocrmill.backends.choice import cached_choice, cpu_identity
+    from ocrmill.backends.factory import cuda_backend_name
     from ocrmill.batch.executor_spec import ExecutorSpec, inventory
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models

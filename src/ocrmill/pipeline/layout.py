@@ -72,6 +72,13 @@ MAX_FOOTER_ROWS = 3
 # column of prose the model takes for a table holds one line per row).
 MIN_TABLE_LINES = 2
 MIN_CELLS_BESIDE = 0.5
+# ... and when fewer than this share of its lines run as sentences (SENTENCE_WORDS words of
+# letters or more): the tables the model finds on the development half of the real-page
+# set (benchmarks/real_pages.json) hold at most 17 % such lines, a table with one column of
+# short sentences among three a third; columns of text it took for a table on a page skewed
+# by 3 degrees held half.
+MAX_SENTENCE_SHARE = 0.4
+SENTENCE_WORDS = 5
 # A gutter whose crossing lines would cut the set into more sections than this is not the
 # set's column gutter (a table's, beside text whose rows its lines share).
 MAX_SECTIONS = 7
@@ -177,14 +184,15 @@ def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list
 def page_layout(
     quads: np.ndarray,
     texts: Sequence[str] | None = None,
-    find_tables: Callable[[], Sequence[Sequence[float]]] | None = None,
+    find_tables: Callable[[float, tuple[float, float]], Sequence[Sequence[float]]] | None = None,
 ) -> PageLayout:
     """Skew, blocks and reading order of a page's upright line quads (Nx4x2) and, given
     their texts, the blocks' kinds (how much text a line holds says whether lines beside a
     gutter are prose; a line starting with a bullet starts a block). ``find_tables``: asked
     only when columns are read side by side (a table's columns of cells could be taken
-    for columns of text), for the boxes (``x0, y0, x1, y1``, upright page pixels) of the
-    page's tables; the lines in each are then read row by row as one block (``table``),
+    for columns of text), with the page's skew angle and the centre the lines are turned
+    about to level them, for the boxes (``x0, y0, x1, y1``) of the page's tables in that
+    levelled frame; the lines in each are then read row by row as one block (``table``),
     placed as the table stands."""
     q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
     if len(q) == 0:
@@ -200,7 +208,8 @@ def page_layout(
     blocks = arrange(boxes, chars, starts, columns=columns)
     is_table = [False] * len(blocks)
     if find_tables is not None and columns[0]:
-        members = _table_members(boxes, find_tables(), angle, center)
+        sentences = None if texts is None else [is_sentence(t) for t in texts]
+        members = _table_members(boxes, find_tables(angle, center), sentences)
         if members:
             blocks, is_table = _arrange_with_tables(boxes, chars, starts, members)
     corners = []
@@ -220,25 +229,25 @@ def page_layout(
 def _table_members(
     boxes: np.ndarray,
     tables: Sequence[Sequence[float]],
-    angle: float,
-    center: tuple[float, float],
+    sentences: Sequence[bool] | None = None,
 ) -> list[np.ndarray]:
-    """The lines of each table (a box in the upright frame): those whose centre lies in the
-    table's box, de-skewed like the lines; tables holding fewer than ``MIN_TABLE_LINES``
-    lines, or too few lines side by side (``MIN_CELLS_BESIDE``), are left out, as are lines
-    another table took."""
+    """The lines of each table (a box in the levelled frame of ``boxes``): those whose
+    centre lies in the table's box; tables holding fewer than ``MIN_TABLE_LINES`` lines,
+    too few lines side by side (``MIN_CELLS_BESIDE``) or too many that run as sentences
+    (``MAX_SENTENCE_SHARE``, where ``sentences`` says which lines do) are left out, as are
+    lines another table took."""
     taken = np.zeros(len(boxes), bool)
     cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
     found = []
-    for x0, y0, x1, y1 in tables:
-        corners = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
-        (a, b), (c, d) = corners.min(axis=0), corners.max(axis=0)
+    for a, b, c, d in tables:
         inside = ~taken & (cx >= a) & (cx <= c) & (cy >= b) & (cy <= d)
         lines = np.flatnonzero(inside)
         if len(lines) < MIN_TABLE_LINES:
             continue
         beside = sum(len(row) for row in _rows(boxes[lines]) if len(row) > 1)
-        if beside >= MIN_CELLS_BESIDE * len(lines):
+        if beside < MIN_CELLS_BESIDE * len(lines):
+            continue
+        if sentences is None or sum(sentences[i] for i in lines) < MAX_SENTENCE_SHARE * len(lines):
             taken |= inside
             found.append(lines)
     return found
@@ -286,6 +295,13 @@ def _arrange_with_tables(
             blocks.append(run)
             is_table.append(False)
     return blocks, is_table
+
+
+def is_sentence(text: str) -> bool:
+    """Does the line run as a sentence: ``SENTENCE_WORDS`` words or more that are mostly
+    letters (a table's cells hold labels, numbers and a few words)?"""
+    words = [w for w in text.split() if sum(c.isalpha() for c in w) >= max(2, 0.6 * len(w))]
+    return len(words) >= SENTENCE_WORDS
 
 
 def prose_chars(text: str) -> int:

@@ -308,7 +308,7 @@ def plan_for(
     # Only where a GPU could be used: finding the backend imports numpy and may import
     # onnxruntime (~140 ms and ~40 MiB in this process, before any worker is started).
     if inv.gpus and parse_device(device)[0] != "cpu":
-        from ocrmill.backends.base import cuda_backend_name
+        from ocrmill.backends.factory import cuda_backend_name
 
         gpu_backend = cuda_backend_name(config.backend)
     if gpu_backend is not None:
@@ -329,7 +329,7 @@ def record_footprints(
 ) -> None:
     """Remember the largest GPU memory a worker measured after warm-up (``workers``: the
     pool's metrics rows), so the next :func:`plan_for` sizes GPU workers by it."""
-    from ocrmill.backends.base import cuda_backend_name
+    from ocrmill.backends.factory import cuda_backend_name
 
     measured = [w["gpu_bytes"] for w in workers if w.get("gpu_bytes")]
     backend = cuda_backend_name(config.backend)
