@@ -12,32 +12,12 @@ from benchmarks.rendered_pages import RenderedPage, render_layout, skew, turn
 from ocrmill.cli import main
 from ocrmill.errors import ExitCode
 from ocrmill.outputs.pdf import LayeredPdf, image_document
-from ocrmill.results import PageResult, TextLine, Word, make_quad
 
 from .extractors import EXTRACTORS, pages_or_skip
+from .known_words import known_result
 
 MAX_CER = 0.02
 MAX_WORDS_OFF = 0.02  # |extracted words / read words - 1|
-
-
-def _result(page: RenderedPage) -> PageResult:
-    """A page result whose words are the rendered page's own (text and glyph boxes)."""
-    lines = []
-    words = iter(page.words)
-    for text in page.lines:
-        line_words = [next(words) for _ in text.split()]
-        first, last = line_words[0][1], line_words[-1][1]
-        box = make_quad([first[0], last[1], last[2], first[3]])
-        lines.append(
-            TextLine(
-                text=text,
-                score=1.0,
-                box=box,
-                words=tuple(Word(t, 1.0, make_quad(b)) for t, b in line_words),
-            )
-        )
-    width, height = page.image.size
-    return PageResult(input="page.png", width=width, height=height, lines=tuple(lines))
 
 
 def _shown_upright_by_rotate(page: RenderedPage, tmp_path, index: int) -> pikepdf.Pdf:
@@ -88,7 +68,7 @@ def known_words_pdf(tmp_path_factory):
     pdf.save(source)
     layered = LayeredPdf(pikepdf.open(source))
     for i, page in enumerate(cases.values()):
-        layered.add_layer(i, _result(page))
+        layered.add_layer(i, known_result(page))
     out = tmp_path / "layered.pdf"
     layered.save(out)
     layered.close()
@@ -175,7 +155,7 @@ def test_pages_sharing_resources_each_get_their_own_layer(tmp_path):
     pdf.save(source)
     layered = LayeredPdf(pikepdf.open(source))
     for k, page in enumerate(pages):
-        layered.add_layer(k, _result(page))
+        layered.add_layer(k, known_result(page))
     out = tmp_path / "layered.pdf"
     layered.save(out)
     layered.close()
