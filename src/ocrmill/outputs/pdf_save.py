@@ -17,8 +17,9 @@ if TYPE_CHECKING:
 
 OutputType = Literal["pdfa", "pdf"]
 OUTPUT_TYPES: tuple[OutputType, ...] = ("pdfa", "pdf")
-# PDF/A-2b costs an ICC profile and an XMP packet (~4 KB, a few ms; benchmarks/results/
-# searchable_pdf_*.md), so searchable PDFs are archival unless asked otherwise.
+# PDF/A-2b costs 3 to 8 ms and under 1 KB a document (the sRGB profile and output intent;
+# benchmarks/results/pdf_output_type_20261206.md), well under 1 % of a run's OCR time, so
+# searchable PDFs are archival unless asked otherwise (as OCRmyPDF's are).
 DEFAULT_OUTPUT_TYPE: OutputType = "pdfa"
 
 
@@ -55,9 +56,10 @@ class PdfOptions:
 def save_settings() -> dict[str, Any]:
     """pikepdf's save settings: lossless savings only. Objects go into compressed object
     streams and streams stored uncompressed are compressed (qpdf leaves the XMP packet
-    as it is, as PDF/A wants); streams already compressed are copied as they are
-    (recompressing them saved little for its time on the benchmark's pages). Encryption
-    is not carried over."""
+    as it is, as PDF/A wants); streams already compressed are copied as they are:
+    recompressing Flate at level 9 saved 5 % on PNG pages for 25 % more time
+    (benchmarks/results/pdf_output_type_20261206.md), over the 5 % a free saving may cost.
+    Encryption is not carried over."""
     import pikepdf
 
     return {
