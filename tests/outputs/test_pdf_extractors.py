@@ -15,6 +15,7 @@ from ocrmill.outputs.pdf import LayeredPdf, image_document
 
 from .extractors import EXTRACTORS, pages_or_skip
 from .known_words import known_result
+from .pdfa_check import pdfa_problems
 
 MAX_CER = 0.02
 MAX_WORDS_OFF = 0.02  # |extracted words / read words - 1|
@@ -94,9 +95,10 @@ def test_words_keep_their_places_on_turned_and_skewed_pages(known_words_pdf):
 
 
 @pytest.fixture(scope="module")
-def ocrmill_pdf_and_read(tmp_path_factory):
-    """`ocrmill pdf` of an image-only PDF, and `ocrmill read --json` of the same pages (at
-    the same dpi: the same pixels)."""
+def scan_and_read(tmp_path_factory):
+    """An image-only PDF of upright, turned, skewed and two-column pages, and `ocrmill read
+    --json` of the same pages (at the same dpi: the same pixels), read once for every
+    output option."""
     tmp_path = tmp_path_factory.mktemp("ocr")
     columns = render_layout("two_columns", width=1000, size=22, seed=8)
     mixed = render_layout("title_columns_footer", width=1000, size=22, seed=2)
@@ -115,19 +117,48 @@ def ocrmill_pdf_and_read(tmp_path_factory):
         pdf.pages.extend(image_document(path).pages)
     scan = tmp_path / "scan.pdf"
     pdf.save(scan)
-    out = tmp_path / "searchable.pdf"
-    args = ["--pdf-dpi", str(DPI), "--workers", "0", "-q"]
-    assert main(["pdf", str(scan), str(out), *args]) == ExitCode.OK
     read = [record["text"] for record in read_records(scan)]
     assert len(read) == len(cases) and all(len(text) > 100 for text in read)
-    return out, list(cases), read
+    return scan, list(cases), read
+
+
+# The default is PDF/A-2b (--output-type pdfa); a plain PDF; turned pages shown upright.
+OUTPUT_OPTIONS = {
+    "default (pdfa)": [],
+    "pdf": ["--output-type", "pdf"],
+    "rotate-pages": ["--rotate-pages"],
+}
+
+
+@pytest.fixture(scope="module", params=list(OUTPUT_OPTIONS))
+def ocrmill_pdf_and_read(request, scan_and_read, tmp_path_factory):
+    """`ocrmill pdf` of the scan with one set of output options, and what `ocrmill read`
+    gave for its pages."""
+    scan, labels, read = scan_and_read
+    out = tmp_path_factory.mktemp("pdf") / "searchable.pdf"
+    args = ["--pdf-dpi", str(DPI), "--workers", "0", "-q", *OUTPUT_OPTIONS[request.param]]
+    assert main(["pdf", str(scan), str(out), *args]) == ExitCode.OK
+    return out, labels, read, request.param
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extractor", list(EXTRACTORS))
 def test_ocrmill_pdf_reads_in_every_extractor_as_ocrmill_read(ocrmill_pdf_and_read, extractor):
-    out, labels, read = ocrmill_pdf_and_read
+    out, labels, read, _ = ocrmill_pdf_and_read
     _assert_reads(extractor, out, read, labels)
+
+
+@pytest.mark.slow
+def test_output_options_shape_the_document(ocrmill_pdf_and_read):
+    """PDF/A-2b by default, a plain PDF when asked; --rotate-pages shows each turned page
+    upright (/Rotate: the turn read), its content as it was."""
+    out, labels, _, option = ocrmill_pdf_and_read
+    problems = pdfa_problems(out)
+    assert problems == [] if option != "pdf" else "not declared PDF/A-2b" in problems
+    with pikepdf.open(out) as pdf:
+        rotates = [int(page.obj.get("/Rotate", 0)) for page in pdf.pages]
+    turns = [0, 90, 180, 270, 0, 0]
+    assert rotates == (turns if option == "rotate-pages" else [0] * len(labels)), labels
 
 
 def test_pages_sharing_resources_each_get_their_own_layer(tmp_path):
