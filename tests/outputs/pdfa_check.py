@@ -33,8 +33,12 @@ def pdfa_problems(path) -> list[str]:
 
     problems = []
     with open(path, "rb") as fh:
-        if not fh.read(8).startswith(b"%PDF-1."):
+        head = fh.read(64)
+        if not head.startswith(b"%PDF-1."):
             problems.append("header is not %PDF-1.n")
+        second = head.split(b"\n")[1] if b"\n" in head else b""
+        if not (second.startswith(b"%") and sum(b > 127 for b in second[1:5]) == 4):
+            problems.append("no binary comment after the header")
     with pikepdf.open(path) as pdf:
         ids = pdf.trailer.get("/ID")
         if ids is None or len(ids) != 2:

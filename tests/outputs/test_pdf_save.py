@@ -18,6 +18,7 @@ from benchmarks.rendered_pages import render_layout, turn
 from ocrmill.outputs.pdf import LayeredPdf, image_document
 from ocrmill.outputs.pdf_save import DocumentInfo, PdfOptions, finish
 from ocrmill.outputs.pdf_strip import remove_text, strip_invisible_text
+from ocrmill.outputs.pdfa import pdfa_blockers
 from ocrmill.outputs.writer import DocumentWriter
 
 from .extractors import pdfium_pages
@@ -126,6 +127,24 @@ def test_an_input_that_cannot_be_pdfa_is_written_as_a_plain_pdf_saying_why(
         meta = pdf.open_metadata()
         assert "pdfaid:part" not in meta and "/OutputIntents" not in pdf.Root
     assert pdfium_pages(out)[1].strip() == "Born digital"
+
+
+def test_what_pdfa_2b_forbids_is_named(scan):
+    """LZW streams and an output intent of another kind (its profile would have to be the
+    PDF/A intent's too) stop a document from being PDF/A-2b as it stands."""
+    with pikepdf.open(scan) as pdf:
+        assert pdfa_blockers(pdf) == []
+        lzw = pdf.make_stream(b"\x80\x0b\x60\x50\x22\x0c\x0c\x85\x01")
+        lzw[pikepdf.Name.Filter] = pikepdf.Name.LZWDecode
+        pdf.pages[0].obj.Resources.XObject.Lzw = lzw
+        profile = pdf.make_stream(b"not really a profile")
+        pdf.Root.OutputIntents = pikepdf.Array(
+            [pikepdf.Dictionary(S=pikepdf.Name.GTS_PDFX, DestOutputProfile=profile)]
+        )
+        assert pdfa_blockers(pdf) == [
+            "it has an output intent of another kind (e.g. PDF/X) with a profile of its own",
+            "it uses LZW compression",
+        ]
 
 
 def test_metadata_names_ocrmill_and_keeps_info_and_xmp_in_step(scan, page, tmp_path):

@@ -89,6 +89,12 @@ def _document_reasons(pdf: pikepdf.Pdf) -> Iterator[str]:
     if not version.startswith("1."):
         yield f"it is a PDF {version} file (PDF/A-2 is PDF 1.7)"
     root = pdf.Root
+    intents = list(root.get("/OutputIntents", []))
+    if pdfa_intent_components(pdf) is None and any("/DestOutputProfile" in i for i in intents):
+        # PDF/A-2 wants every output intent's profile to be one and the same object.
+        yield "it has an output intent of another kind (e.g. PDF/X) with a profile of its own"
+    if any(_lzw(obj) for obj in pdf.objects):
+        yield "it uses LZW compression"
     names: Any = root.get("/Names", {})
     if "/JavaScript" in names:
         yield "it holds document JavaScript"
@@ -108,6 +114,17 @@ def _document_reasons(pdf: pikepdf.Pdf) -> Iterator[str]:
             yield f"page {number} runs actions"
         yield from (f"page {number}: {r}" for r in _annotation_reasons(page.obj))
         yield from (f"page {number}: {r}" for r in walk.page(page))
+
+
+def _lzw(obj: Any) -> bool:
+    """Is ``obj`` a stream compressed with LZW (not allowed in PDF/A-2)?"""
+    import pikepdf
+
+    if not isinstance(obj, pikepdf.Stream):
+        return False
+    filters = obj.get("/Filter")
+    names = filters if isinstance(filters, pikepdf.Array) else [filters]
+    return any(name == "/LZWDecode" for name in names if name is not None)
 
 
 def _forbidden_action(action: Any) -> bool:
