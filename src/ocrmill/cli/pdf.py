@@ -2,7 +2,7 @@
 page of a multi-page TIFF), read by the worker pool like ``ocrmill run``. The pages to read
 are chosen here (``--pages``, pages that already carry text); the document is made by
 :class:`~ocrmill.outputs.writer.DocumentWriter` as :mod:`ocrmill.cli.pdf_options` say, and
-the files around it are :mod:`ocrmill.cli.pdf_files`'."""
+the files around it are :mod:`ocrmill.cli.pdf_files`'s."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import argparse
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ocrmill.cli.options import (
@@ -84,17 +85,15 @@ class _PageSink:
         pass
 
 
+@dataclass(frozen=True)
 class _Plan:
     """What one run reads: whether the input is a PDF, its page count, the tasks of the
     pages to read, and the pages kept as they are because they already carry text."""
 
-    def __init__(
-        self, source_is_pdf: bool, count: int, tasks: list[Task], with_text: set[int]
-    ) -> None:
-        self.source_is_pdf = source_is_pdf
-        self.count = count
-        self.tasks = tasks
-        self.with_text = with_text
+    source_is_pdf: bool
+    count: int
+    tasks: list[Task]
+    with_text: set[int]
 
 
 def _plan(path: str, name: str, args: argparse.Namespace, files: PdfFiles) -> _Plan:
