@@ -11,7 +11,8 @@ rendered report page (a title over two columns and a footer; word boxes known), 
 (SROIE), and eurotext.tif turned by 90 degrees. The tools run alternately, `--rounds` times
 each: OCRmyPDF with `--jobs` and `--rotate-pages` (Tesseract's page orientation), ocrmill
 with `--workers` (default `auto`: its own plan) and `--ocrmill-args` (engine options, given
-to `ocrmill read` too). Reported: wall time (median, and the median of the rounds' ratios),
+to `ocrmill read` too), once as it writes by default (PDF/A-2b) and once with
+`--output-type pdf`. Reported: wall time (median, and the median of the rounds' ratios),
 peak RSS of the process tree, output size,
 text-layer CER per page against the ground truth (pdfium's extraction in content order),
 `ocrmill read`'s own CER for each page, and the share of the rendered page's words whose
@@ -46,6 +47,7 @@ from benchmarks.reports import machine_line, save_report
 
 ROOT = Path(__file__).resolve().parents[1]
 DPI = 300
+PLAIN = "ocrmill pdf --output-type pdf"
 
 
 def _labels(path: Path) -> dict[str, dict]:
@@ -230,21 +232,12 @@ def main() -> None:
     try:
         scan, pages = build_scan(args.labels, folder)
         extra = shlex.split(args.ocrmill_args)
+        ocrmill = [sys.executable, "-m", "ocrmill", "pdf", str(scan)]
+        options = ["--workers", str(args.workers), "--pdf-dpi", str(DPI), "-q", *extra]
         commands = {
-            "ocrmill pdf": [
-                sys.executable,
-                "-m",
-                "ocrmill",
-                "pdf",
-                str(scan),
-                str(folder / "ocrmill.pdf"),
-                "--workers",
-                str(args.workers),
-                "--pdf-dpi",
-                str(DPI),
-                "-q",
-                *extra,
-            ],
+            # The default output (PDF/A-2b), and a plain PDF beside it: what PDF/A costs.
+            "ocrmill pdf": [*ocrmill, str(folder / "ocrmill.pdf"), *options],
+            PLAIN: [*ocrmill, str(folder / "plain.pdf"), *options, "--output-type", "pdf"],
         }
         if ocrmypdf:
             commands["OCRmyPDF + Tesseract"] = [
@@ -263,6 +256,7 @@ def main() -> None:
         reference = read_texts(scan, extra)
         outputs = {
             "ocrmill pdf": folder / "ocrmill.pdf",
+            PLAIN: folder / "plain.pdf",
             "OCRmyPDF + Tesseract": folder / "ocrmypdf.pdf",
         }
         report = _report(args, scan, pages, commands, runs, outputs, reference, why_not)
@@ -313,6 +307,12 @@ def _report(args, scan, pages, commands, runs, outputs, reference, why_not) -> s
             f"Wall time ocrmill / OCRmyPDF, round by round: "
             f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}.",
         ]
+    pdfa = [a.wall_s / b.wall_s for a, b in zip(runs["ocrmill pdf"], runs[PLAIN])]
+    lines += [
+        "",
+        f"Wall time PDF/A-2b (default) / `--output-type pdf`, round by round: "
+        f"{', '.join(f'{r:.3f}' for r in pdfa)}; median {statistics.median(pdfa):.3f}.",
+    ]
     lines += [
         "",
         "Text-layer CER per page (pdfium's extraction in content order, against the ground truth):",

@@ -107,9 +107,18 @@ class DocumentError(OcrmillError):
 
 
 class EncryptedPdfError(DocumentError):
-    """The PDF is encrypted (password protected)."""
+    """The PDF is encrypted (password protected): it opens only with its password."""
 
     code = "encrypted_pdf"
+
+    @classmethod
+    def for_file(cls, name: str, hint: str = "") -> EncryptedPdfError:
+        """The error for the file ``name``, saying how to decrypt it (and ``hint``, what
+        else the caller offers)."""
+        return cls(
+            f"{name}: the PDF is encrypted (password protected); decrypt it first: "
+            f"qpdf --decrypt --password=PASSWORD {name} decrypted.pdf{hint}"
+        )
 
 
 class TaskTimeoutError(OcrmillError):

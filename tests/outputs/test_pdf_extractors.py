@@ -12,32 +12,13 @@ from benchmarks.rendered_pages import RenderedPage, render_layout, skew, turn
 from ocrmill.cli import main
 from ocrmill.errors import ExitCode
 from ocrmill.outputs.pdf import LayeredPdf, image_document
-from ocrmill.results import PageResult, TextLine, Word, make_quad
 
 from .extractors import EXTRACTORS, pages_or_skip
+from .known_words import known_result
+from .pdfa_check import pdfa_problems
 
 MAX_CER = 0.02
 MAX_WORDS_OFF = 0.02  # |extracted words / read words - 1|
-
-
-def _result(page: RenderedPage) -> PageResult:
-    """A page result whose words are the rendered page's own (text and glyph boxes)."""
-    lines = []
-    words = iter(page.words)
-    for text in page.lines:
-        line_words = [next(words) for _ in text.split()]
-        first, last = line_words[0][1], line_words[-1][1]
-        box = make_quad([first[0], last[1], last[2], first[3]])
-        lines.append(
-            TextLine(
-                text=text,
-                score=1.0,
-                box=box,
-                words=tuple(Word(t, 1.0, make_quad(b)) for t, b in line_words),
-            )
-        )
-    width, height = page.image.size
-    return PageResult(input="page.png", width=width, height=height, lines=tuple(lines))
 
 
 def _shown_upright_by_rotate(page: RenderedPage, tmp_path, index: int) -> pikepdf.Pdf:
@@ -88,7 +69,7 @@ def known_words_pdf(tmp_path_factory):
     pdf.save(source)
     layered = LayeredPdf(pikepdf.open(source))
     for i, page in enumerate(cases.values()):
-        layered.add_layer(i, _result(page))
+        layered.add_layer(i, known_result(page))
     out = tmp_path / "layered.pdf"
     layered.save(out)
     layered.close()
@@ -114,9 +95,10 @@ def test_words_keep_their_places_on_turned_and_skewed_pages(known_words_pdf):
 
 
 @pytest.fixture(scope="module")
-def ocrmill_pdf_and_read(tmp_path_factory):
-    """`ocrmill pdf` of an image-only PDF, and `ocrmill read --json` of the same pages (at
-    the same dpi: the same pixels)."""
+def scan_and_read(tmp_path_factory):
+    """An image-only PDF of upright, turned, skewed and two-column pages, and `ocrmill read
+    --json` of the same pages (at the same dpi: the same pixels), read once for every
+    output option."""
     tmp_path = tmp_path_factory.mktemp("ocr")
     columns = render_layout("two_columns", width=1000, size=22, seed=8)
     mixed = render_layout("title_columns_footer", width=1000, size=22, seed=2)
@@ -135,19 +117,48 @@ def ocrmill_pdf_and_read(tmp_path_factory):
         pdf.pages.extend(image_document(path).pages)
     scan = tmp_path / "scan.pdf"
     pdf.save(scan)
-    out = tmp_path / "searchable.pdf"
-    args = ["--pdf-dpi", str(DPI), "--workers", "0", "-q"]
-    assert main(["pdf", str(scan), str(out), *args]) == ExitCode.OK
     read = [record["text"] for record in read_records(scan)]
     assert len(read) == len(cases) and all(len(text) > 100 for text in read)
-    return out, list(cases), read
+    return scan, list(cases), read
+
+
+# The default is PDF/A-2b (--output-type pdfa); a plain PDF; turned pages shown upright.
+OUTPUT_OPTIONS = {
+    "default (pdfa)": [],
+    "pdf": ["--output-type", "pdf"],
+    "rotate-pages": ["--rotate-pages"],
+}
+
+
+@pytest.fixture(scope="module", params=list(OUTPUT_OPTIONS))
+def ocrmill_pdf_and_read(request, scan_and_read, tmp_path_factory):
+    """`ocrmill pdf` of the scan with one set of output options, and what `ocrmill read`
+    gave for its pages."""
+    scan, labels, read = scan_and_read
+    out = tmp_path_factory.mktemp("pdf") / "searchable.pdf"
+    args = ["--pdf-dpi", str(DPI), "--workers", "0", "-q", *OUTPUT_OPTIONS[request.param]]
+    assert main(["pdf", str(scan), str(out), *args]) == ExitCode.OK
+    return out, labels, read, request.param
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("extractor", list(EXTRACTORS))
 def test_ocrmill_pdf_reads_in_every_extractor_as_ocrmill_read(ocrmill_pdf_and_read, extractor):
-    out, labels, read = ocrmill_pdf_and_read
+    out, labels, read, _ = ocrmill_pdf_and_read
     _assert_reads(extractor, out, read, labels)
+
+
+@pytest.mark.slow
+def test_output_options_shape_the_document(ocrmill_pdf_and_read):
+    """PDF/A-2b by default, a plain PDF when asked; --rotate-pages shows each turned page
+    upright (/Rotate: the turn read), its content as it was."""
+    out, labels, _, option = ocrmill_pdf_and_read
+    problems = pdfa_problems(out)
+    assert problems == [] if option != "pdf" else "not declared PDF/A-2b" in problems
+    with pikepdf.open(out) as pdf:
+        rotates = [int(page.obj.get("/Rotate", 0)) for page in pdf.pages]
+    turns = [0, 90, 180, 270, 0, 0]
+    assert rotates == (turns if option == "rotate-pages" else [0] * len(labels)), labels
 
 
 def test_pages_sharing_resources_each_get_their_own_layer(tmp_path):
@@ -175,7 +186,7 @@ def test_pages_sharing_resources_each_get_their_own_layer(tmp_path):
     pdf.save(source)
     layered = LayeredPdf(pikepdf.open(source))
     for k, page in enumerate(pages):
-        layered.add_layer(k, _result(page))
+        layered.add_layer(k, known_result(page))
     out = tmp_path / "layered.pdf"
     layered.save(out)
     layered.close()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import concurrent.futures
+import io
 import json
 from pathlib import Path
 
 import httpx
+import pikepdf
 import pytest
 
 from tests.fault.engines import READ_LOG_ENV
@@ -174,6 +176,23 @@ def test_broken_pdf_in_a_job_is_a_record_not_a_failure(server: ServerProcess) ->
         assert broken["result"]["error"]["code"] == "corrupt_image"
         assert "broken.pdf" in broken["result"]["error"]["message"]
         assert str(server.data_dir) not in broken["result"]["error"]["message"]
+
+
+def test_encrypted_pdf_in_a_job_is_an_encrypted_pdf_record(server: ServerProcess) -> None:
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=(200, 100))
+    locked = io.BytesIO()
+    pdf.save(locked, encryption=pikepdf.Encryption(owner="o", user="secret"))
+    files = [("file", ("locked.pdf", locked.getvalue(), "application/pdf"))]
+    with server.client() as c:
+        r = c.post("/v1/jobs", files=files)
+        assert r.status_code == 202
+        done = wait_job(c, r.json()["id"])
+        (record,) = done["results"]
+        error = record["result"]["error"]
+        assert error["code"] == "encrypted_pdf"
+        assert "locked.pdf" in error["message"] and "qpdf --decrypt" in error["message"]
+        assert str(server.data_dir) not in error["message"]
 
 
 def test_delete_cancels_a_running_job(server: ServerProcess) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ocrmill.atomic import write_atomically
@@ -20,6 +21,7 @@ from ocrmill.config import DecodeConfig
 from ocrmill.errors import DocumentError, EncryptedPdfError
 from ocrmill.outputs.glyphless import add_font
 from ocrmill.outputs.pdf_layer import PixelMap, text_layer
+from ocrmill.outputs.pdf_save import PdfOptions, finish, save_settings
 from ocrmill.results import PageResult
 
 if TYPE_CHECKING:
@@ -41,21 +43,20 @@ def open_pdf(path: str | os.PathLike[str]) -> pikepdf.Pdf:
     try:
         return pikepdf.open(name)
     except pikepdf.PasswordError:
-        raise EncryptedPdfError(
-            f"{name}: the PDF is encrypted (password protected); decrypt it first"
-        ) from None
+        raise EncryptedPdfError.for_file(name) from None
     except (pikepdf.PdfError, OSError, ValueError) as exc:
         raise DocumentError(f"{name}: not a readable PDF: {exc}") from None
 
 
-def pages_with_text(path: str | os.PathLike[str]) -> set[int]:
-    """The pages (0-based) that already carry text: born-digital, or OCRed before."""
+def pages_with_text(path: str | os.PathLike[str], pages: Iterable[int] | None = None) -> set[int]:
+    """The pages (0-based; of ``pages``, default all) that already carry text: born-digital,
+    or OCRed before."""
     import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument(os.fspath(path))
     found: set[int] = set()
     try:
-        for index in range(len(doc)):
+        for index in range(len(doc)) if pages is None else sorted(pages):
             textpage = doc[index].get_textpage()
             try:
                 if textpage.get_text_range().strip():
@@ -68,22 +69,30 @@ def pages_with_text(path: str | os.PathLike[str]) -> set[int]:
 
 
 class LayeredPdf:
-    """A PDF being made searchable: :meth:`add_layer` per page result, then :meth:`save`."""
+    """A PDF being made searchable: :meth:`add_layer` per page result, then :meth:`save`
+    (as ``options`` say: PDF/A or not, pages turned upright, earlier layers replaced)."""
 
-    def __init__(self, pdf: pikepdf.Pdf) -> None:
+    def __init__(self, pdf: pikepdf.Pdf, options: PdfOptions | None = None) -> None:
         self.pdf = pdf
+        self.options = options or PdfOptions()
         self._font: pikepdf.Object | None = None
         self.layered: set[int] = set()
 
     @classmethod
     def open(
-        cls, path: str | os.PathLike[str], *, is_pdf: bool, pages: int = 1, max_pixels: int
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        is_pdf: bool,
+        pages: int = 1,
+        max_pixels: int,
+        options: PdfOptions | None = None,
     ) -> LayeredPdf:
         """The document to layer for an input: the PDF itself, or new pages built around
         the ``pages`` frames of an image (see :func:`image_document`)."""
         if is_pdf:
-            return cls(open_pdf(path))
-        return cls(image_document(path, pages, max_pixels=max_pixels))
+            return cls(open_pdf(path), options)
+        return cls(image_document(path, pages, max_pixels=max_pixels), options)
 
     @property
     def font(self) -> pikepdf.Object:
@@ -93,11 +102,17 @@ class LayeredPdf:
 
     def add_layer(self, index: int, result: PageResult) -> None:
         """Draw ``result``'s words invisibly over page ``index`` (0-based). The result's
-        pixels are the page's visible area as a viewer shows it (rendered at any dpi)."""
+        pixels are the page's visible area as a viewer shows it (rendered at any dpi).
+        With ``redo_ocr``, the page's earlier invisible layers go first; with
+        ``rotate_pages``, a page read turned is then shown upright."""
         import pikepdf
         from pikepdf import Array, Dictionary, Name
 
+        from ocrmill.outputs.pdf_strip import strip_invisible_text
+
         page = self.pdf.pages[index]
+        if self.options.redo_ocr:
+            strip_invisible_text(self.pdf, index)
         box = _visible_box(page)
         rotate = int(page.obj.get("/Rotate", 0))
         to_page = PixelMap.for_page(box, rotate, result.width, result.height)
@@ -124,11 +139,22 @@ class LayeredPdf:
         page.contents_add(pikepdf.Stream(self.pdf, b"q\n"), prepend=True)
         page.contents_add(pikepdf.Stream(self.pdf, b"Q\n"), prepend=False)
         page.contents_add(pikepdf.Stream(self.pdf, f"q {name} Do Q\n".encode()), prepend=False)
+        if self.options.rotate_pages and result.rotation:
+            # The layer is in the page's own coordinates, which /Rotate does not move: the
+            # page turns on screen with its words. The content turned counter-clockwise by
+            # ``rotation`` shows upright turned clockwise by as much more.
+            page.obj[Name.Rotate] = (rotate + result.rotation) % 360
         self.layered.add(index)
 
-    def save(self, path: str | os.PathLike[str]) -> None:
-        """Write to ``path`` (atomically: see :func:`~ocrmill.atomic.write_atomically`)."""
-        write_atomically(path, self.pdf.save)
+    def save(self, path: str | os.PathLike[str], software: str = "ocrmill") -> list[str]:
+        """Finish the document (metadata by ``software``; PDF/A-2b where asked and possible:
+        see :func:`~ocrmill.outputs.pdf_save.finish`) and write it to ``path`` atomically
+        (see :func:`~ocrmill.atomic.write_atomically`). Returns why it is not PDF/A where
+        PDF/A was asked for and the document does not allow it (empty otherwise)."""
+        reasons = finish(self.pdf, self.options, software)
+        settings = save_settings()
+        write_atomically(path, lambda tmp: self.pdf.save(tmp, **settings))
+        return reasons
 
     def close(self) -> None:
         self.pdf.close()

@@ -12,6 +12,7 @@ are added, so one bad document never stops the others. Files are written atomica
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import TYPE_CHECKING, Literal
 
@@ -22,6 +23,9 @@ from ocrmill.tasks import Task
 
 if TYPE_CHECKING:
     from ocrmill.outputs.pdf import LayeredPdf
+    from ocrmill.outputs.pdf_save import PdfOptions
+
+log = logging.getLogger(__name__)
 
 DocumentFormat = Literal["pdf", "hocr", "alto", "text"]
 DOCUMENT_FORMATS: tuple[DocumentFormat, ...] = ("pdf", "hocr", "alto", "text")
@@ -33,7 +37,8 @@ class DocumentWriter:
     :meth:`save` it to a file (or :meth:`render` a text format), then :meth:`close`.
 
     ``source`` is the input file (a PDF gets its layers grafted onto its own pages; an
-    image's ``pages`` frames become new pages); only the PDF format reads it. A failed page
+    image's ``pages`` frames become new pages); only the PDF format reads it, and makes it
+    as ``pdf_options`` say (default: PDF/A-2b where the input allows it). A failed page
     keeps its content without a layer (hOCR/ALTO mark it as a failed, empty page).
     """
 
@@ -47,6 +52,7 @@ class DocumentWriter:
         pages: int = 1,
         software: str = "ocrmill",
         max_pixels: int,
+        pdf_options: PdfOptions | None = None,
     ) -> None:
         if fmt not in EXTENSIONS:
             raise ValueError(f"not a document format: {fmt!r}")
@@ -57,6 +63,8 @@ class DocumentWriter:
         self.pages = pages
         self.software = software
         self.max_pixels = max_pixels
+        self.pdf_options = pdf_options
+        self.not_pdfa: list[str] = []  # why a PDF asked to be PDF/A is not (after save)
         self.error: OcrmillError | None = None
         self.pages_read = 0  # pages added with a result (not a failure)
         self._results: list[Result] = []
@@ -97,7 +105,11 @@ class DocumentWriter:
             if self.source is None:
                 raise DocumentError(f"{self.name}: no source file to make a searchable PDF of")
             self._pdf = LayeredPdf.open(
-                self.source, is_pdf=self.is_pdf, pages=self.pages, max_pixels=self.max_pixels
+                self.source,
+                is_pdf=self.is_pdf,
+                pages=self.pages,
+                max_pixels=self.max_pixels,
+                options=self.pdf_options,
             )
         return self._pdf
 
@@ -121,7 +133,9 @@ class DocumentWriter:
             raise ValueError("a PDF is saved, not rendered: use save()")
         self._raise_error()
         try:
-            return render_document(self.fmt, self._results, name=self.name, software=self.software)
+            return render_document(
+                self.fmt, self._results, name=self.name, software=self.software, pages=self.pages
+            )
         except Exception as exc:
             raise self._fail(exc) from None
 
@@ -134,9 +148,16 @@ class DocumentWriter:
         self.open()  # no page was read: the source as it is
         assert self._pdf is not None
         try:
-            self._pdf.save(path)
+            self.not_pdfa = self._pdf.save(path, self.software)
         except Exception as exc:
             raise self._fail(exc) from None
+        if self.not_pdfa:
+            log.warning(
+                "%s: written as a plain PDF, not PDF/A (that would take re-rendering the "
+                "document): %s",
+                self.name,
+                "; ".join(self.not_pdfa),
+            )
 
     def close(self) -> None:
         """Release the document (calling it again does nothing)."""

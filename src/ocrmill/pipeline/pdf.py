@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ocrmill.errors import CorruptImageError, ImageTooLargeError, InputError, InputNotFoundError
+from ocrmill.errors import (
+    CorruptImageError,
+    EncryptedPdfError,
+    ImageTooLargeError,
+    InputError,
+    InputNotFoundError,
+)
 from ocrmill.pipeline.decode import MAX_PIXELS_SETTING, DecodedImage
 
 PDF_MAGIC = b"%PDF-"
@@ -32,6 +38,8 @@ def _open(path: str | os.PathLike[str]):
     try:
         return pdfium.PdfDocument(name)
     except pdfium.PdfiumError as exc:
+        if exc.err_code == pdfium.raw.FPDF_ERR_PASSWORD:
+            raise EncryptedPdfError.for_file(name) from None
         raise CorruptImageError(f"{name}: not a readable PDF: {exc}") from None
     except OSError as exc:
         raise InputError(f"{name}: cannot read: {exc.strerror or exc}") from None
