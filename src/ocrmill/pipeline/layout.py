@@ -247,7 +247,9 @@ def _table_members(
         beside = sum(len(row) for row in _rows(boxes[lines]) if len(row) > 1)
         if beside < MIN_CELLS_BESIDE * len(lines):
             continue
-        if sentences is None or sum(sentences[i] for i in lines) < MAX_SENTENCE_SHARE * len(lines):
+        if sentences is None or sum(sentences[int(i)] for i in lines) < MAX_SENTENCE_SHARE * len(
+            lines
+        ):
             taken |= inside
             found.append(lines)
     return found
