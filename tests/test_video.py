@@ -444,7 +444,7 @@ def test_real_models_measure_the_text_area(tmp_path):
 def test_filter_videos_plans_gpu_workers_where_there_is_a_gpu(videos, monkeypatch):
     """``filter_videos(device="auto")`` plans through the same planner as ``ocrmill run``:
     on a (fake) GPU machine with a CUDA backend installed, its workers are GPU workers."""
-    import ocrmill.backends.base as backends
+    import ocrmill.backends.factory as backends
     from ocrmill.batch.executors import PoolExecutor
     from ocrmill.runtime import devices
     from ocrmill.runtime.devices import GpuInfo, Inventory
