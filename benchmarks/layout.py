@@ -30,7 +30,6 @@ import datetime as dt
 import json
 import math
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -260,15 +259,6 @@ def run_upright(
 # ---------------------------------------------------------------------------- report
 
 
-def _pct(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}"
-
-
-def _mean(values: list[float]) -> float:
-    kept = [v for v in values if not math.isnan(v)]
-    return statistics.fmean(kept) if kept else math.nan
-
-
 def pages_section(rows: list[dict]) -> list[str]:
     out = ["## Pages: given-order CER %, rotation, words", ""]
     out += [
@@ -286,12 +276,12 @@ def pages_section(rows: list[dict]) -> list[str]:
             [
                 r["page"],
                 r["variant"],
-                _pct(r["cer_lines"]),
-                _pct(r["cer_auto"]),
-                _pct(r["cer_tesseract"]),
-                _pct(r["cer_tesseract_osd"]),
+                metrics.pct(r["cer_lines"]),
+                metrics.pct(r["cer_auto"]),
+                metrics.pct(r["cer_tesseract"]),
+                metrics.pct(r["cer_tesseract_osd"]),
                 f"{r['found_rotation']} / {r['rotation']}",
-                _pct(r["words"]),
+                metrics.pct(r["words"]),
                 f"{r['seconds']:.2f}",
                 f"{r['layout_ms']:.0f}",
             ]
@@ -317,10 +307,10 @@ def pages_section(rows: list[dict]) -> list[str]:
                 [
                     label,
                     variant,
-                    _pct(_mean([r["cer_lines"] for r in sel])),
-                    _pct(_mean([r["cer_auto"] for r in sel])),
-                    _pct(_mean([r["cer_tesseract"] for r in sel])),
-                    _pct(_mean([r["words"] for r in sel])),
+                    metrics.pct(metrics.nanmean([r["cer_lines"] for r in sel])),
+                    metrics.pct(metrics.nanmean([r["cer_auto"] for r in sel])),
+                    metrics.pct(metrics.nanmean([r["cer_tesseract"] for r in sel])),
+                    metrics.pct(metrics.nanmean([r["words"] for r in sel])),
                     f"{sum(r['found_rotation'] == r['rotation'] for r in sel)}/{len(sel)}",
                 ]
             )
@@ -340,13 +330,19 @@ def receipts_section(rows: list[dict]) -> list[str]:
         "the record's `rotation` equals the turn.",
         "",
     ]
-    table = [["lines mode (row order as before)", _pct(_mean([r["cer_lines"] for r in rows])), ""]]
+    table = [
+        [
+            "lines mode (row order as before)",
+            metrics.pct(metrics.nanmean([r["cer_lines"] for r in rows])),
+            "",
+        ]
+    ]
     for rotation in (0, *TURNS):
         right = sum(r[f"rotation_{rotation}"] == rotation for r in rows)
         table.append(
             [
                 f"auto, turned {rotation}",
-                _pct(_mean([r[f"cer_{rotation}"] for r in rows])),
+                metrics.pct(metrics.nanmean([r[f"cer_{rotation}"] for r in rows])),
                 f"{right}/{len(rows)}",
             ]
         )

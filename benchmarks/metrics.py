@@ -236,3 +236,14 @@ def score_page(preds: Sequence[Region], gt: Sequence[Region], case_sensitive: bo
         pred_text=pred_ci,
         gt_text=gt_ci,
     )
+
+
+def pct(x: float | None) -> str:
+    """A rate as a percentage with two decimals, ``n/a`` where there is none."""
+    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}"
+
+
+def nanmean(values: Iterable[float]) -> float:
+    """The mean of the values that are numbers (NaN: not measured); NaN if none are."""
+    kept = [v for v in values if not math.isnan(v)]
+    return statistics.fmean(kept) if kept else math.nan

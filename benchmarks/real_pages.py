@@ -59,11 +59,13 @@ import time
 import unicodedata
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
+
+from benchmarks import metrics
 
 MANIFEST = Path(__file__).resolve().with_name("real_pages.json")
 DEFAULT_DATA = Path("~/.cache/ocrmill/real_pages").expanduser()
@@ -665,22 +667,13 @@ def run_pages(
                     row["seconds_tesseract"] = tess[1]
             rows.append(row)
             log(
-                f"{page.id} {variant}: ocrmill {_pct(row['cer_ocrmill'])} "
-                f"tesseract {_pct(row['cer_tesseract'])} ({seconds:.1f} s)"
+                f"{page.id} {variant}: ocrmill {metrics.pct(row['cer_ocrmill'])} "
+                f"tesseract {metrics.pct(row['cer_tesseract'])} ({seconds:.1f} s)"
             )
     return rows
 
 
 # ---------------------------------------------------------------------------- report
-
-
-def _pct(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{100 * x:.2f}"
-
-
-def _mean(values: Iterable[float]) -> float:
-    kept = [v for v in values if not math.isnan(v)]
-    return statistics.fmean(kept) if kept else math.nan
 
 
 def _table(header: str, rows: list[list[str]]) -> list[str]:
@@ -706,8 +699,8 @@ def summary_rows(rows: Sequence[dict[str, Any]], variants: Sequence[str]) -> lis
                     "split": split,
                     "variant": variant,
                     "pages": len(sel),
-                    "macro_cer_ocrmill": _mean(r["cer_ocrmill"] for r in sel),
-                    "macro_cer_tesseract": _mean(r["cer_tesseract"] for r in sel),
+                    "macro_cer_ocrmill": metrics.nanmean(r["cer_ocrmill"] for r in sel),
+                    "macro_cer_tesseract": metrics.nanmean(r["cer_tesseract"] for r in sel),
                     "ocrmill_better": sum(r["cer_ocrmill"] < r["cer_tesseract"] for r in sel)
                     if any(not math.isnan(r["cer_tesseract"]) for r in sel)
                     else None,
@@ -742,8 +735,8 @@ def render_report(report: dict[str, Any], pages: Sequence[Page]) -> str:
             s["split"],
             s["variant"],
             str(s["pages"]),
-            _pct(s["macro_cer_ocrmill"]),
-            _pct(s["macro_cer_tesseract"]),
+            metrics.pct(s["macro_cer_ocrmill"]),
+            metrics.pct(s["macro_cer_tesseract"]),
             "n/a" if s["ocrmill_better"] is None else f"{s['ocrmill_better']}/{s['pages']}",
             f"{s['rotation_right']}/{s['pages']}",
         ]
@@ -762,8 +755,8 @@ def render_report(report: dict[str, Any], pages: Sequence[Page]) -> str:
             r["lang"],
             r["variant"],
             str(r["gt_chars"]),
-            _pct(r["cer_ocrmill"]),
-            _pct(r["cer_tesseract"]),
+            metrics.pct(r["cer_ocrmill"]),
+            metrics.pct(r["cer_tesseract"]),
             f"{r['found_rotation']}/{r['rotation']}",
             f"{r['seconds_ocrmill']:.1f}",
             "n/a" if math.isnan(r["seconds_tesseract"]) else f"{r['seconds_tesseract']:.1f}",
