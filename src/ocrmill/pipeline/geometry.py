@@ -1,6 +1,9 @@
-"""Quadrilateral helpers shared by the stages: point order, side lengths, areas."""
+"""Geometry shared by the stages: quadrilateral point order, side lengths and areas, and
+points turned about a centre."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -37,3 +40,13 @@ def polygon_area(points: np.ndarray) -> float:
 def polygon_perimeter(points: np.ndarray) -> float:
     p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     return float(np.linalg.norm(p - np.roll(p, -1, axis=0), axis=1).sum())
+
+
+def rotate_points(points: np.ndarray, angle: float, center: tuple[float, float]) -> np.ndarray:
+    """``points`` (...x2) turned by ``-angle`` about ``center``: a line at ``angle`` comes
+    out horizontal. Coordinates only; no pixels are touched."""
+    c, s = math.cos(angle), math.sin(angle)
+    p = np.asarray(points, dtype=np.float64) - center
+    x = p[..., 0] * c + p[..., 1] * s
+    y = -p[..., 0] * s + p[..., 1] * c
+    return np.stack([x, y], axis=-1) + center

@@ -36,6 +36,7 @@ import numpy as np
 
 from ocrmill.pipeline import gutters
 from ocrmill.pipeline.block_kinds import BlockKind, block_kinds, is_list_start
+from ocrmill.pipeline.geometry import rotate_points
 
 # A line whose long side is at least this many times its short side shows its direction.
 ELONGATED = 2.0
@@ -144,16 +145,6 @@ def skew_angle(quads: np.ndarray) -> float:
     if not use.any():
         return 0.0
     return _weighted_median(angle[use], long_side[use])
-
-
-def rotate_points(points: np.ndarray, angle: float, center: tuple[float, float]) -> np.ndarray:
-    """``points`` (...x2) turned by ``-angle`` about ``center``: a line at ``angle`` comes
-    out horizontal. Coordinates only; no pixels are touched."""
-    c, s = math.cos(angle), math.sin(angle)
-    p = np.asarray(points, dtype=np.float64) - center
-    x = p[..., 0] * c + p[..., 1] * s
-    y = -p[..., 0] * s + p[..., 1] * c
-    return np.stack([x, y], axis=-1) + center
 
 
 def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list[int]]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocrmill.pipeline.geometry import rotate_points
+
 # The model's classes, in its output order (also in its metadata, ``character``).
 CLASSES = (
     "text",
@@ -65,7 +67,7 @@ def model_input(pixels: np.ndarray) -> np.ndarray:
 
 def straightened(pixels: np.ndarray, angle: float, center: tuple[float, float]) -> np.ndarray:
     """The page (HxWx3) turned by ``-angle`` (radians) about ``center``, as
-    :func:`ocrmill.pipeline.layout.rotate_points` turns points: text at ``angle`` comes out
+    :func:`ocrmill.pipeline.geometry.rotate_points` turns points: text at ``angle`` comes out
     level; what turns in from outside the page is white."""
     turn = cv2.getRotationMatrix2D(center, math.degrees(angle), 1.0)
     height, width = pixels.shape[:2]
@@ -98,13 +100,11 @@ def find_tables(
     ]
     if straighten or not boxes:
         return boxes
-    c, s = math.cos(angle), math.sin(angle)
     out = []
     for x0, y0, x1, y1 in boxes:
-        corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]) - center
-        x = corners[:, 0] * c + corners[:, 1] * s + center[0]
-        y = -corners[:, 0] * s + corners[:, 1] * c + center[1]
-        out.append((float(x.min()), float(y.min()), float(x.max()), float(y.max())))
+        turned = rotate_points(np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]]), angle, center)
+        (a, b), (c, d) = turned.min(axis=0), turned.max(axis=0)
+        out.append((float(a), float(b), float(c), float(d)))
     return out
 
 
