@@ -19,18 +19,6 @@ from ocrmill.errors import ConfigError, DocumentError, EncryptedPdfError
 
 STDIO = "-"
 STDIN_NAME = "<stdin>"  # the input's name in messages and metadata when it is piped in
-STDOUT_CHUNK = 1 << 20
-
-
-def _is_image(path: Path) -> bool:
-    """Does Pillow recognize the file as an image (its header; nothing is decoded)?"""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path):
-            return True
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
 
 
 def check_writable(path: str, what: str) -> None:
@@ -83,6 +71,8 @@ class PdfFiles:
             if not os.path.isfile(path):
                 raise DocumentError(f"{path}: no such file")
             return path
+        from ocrmill.errors import InputError
+        from ocrmill.pipeline.decode import image_size
         from ocrmill.pipeline.pdf import is_pdf
 
         spooled = self.path("stdin")
@@ -90,14 +80,14 @@ class PdfFiles:
             shutil.copyfileobj(sys.stdin.buffer, out)
         if spooled.stat().st_size == 0:
             raise DocumentError(f"{STDIN_NAME}: standard input is empty (expected a PDF or image)")
-        if is_pdf(spooled):
-            named = spooled.with_name("stdin.pdf")
-        elif _is_image(spooled):
-            named = spooled.with_name("stdin.image")
-        else:
-            raise DocumentError(f"{STDIN_NAME}: standard input is neither a PDF nor an image")
-        spooled.rename(named)
-        return str(named)
+        if not is_pdf(spooled):
+            try:  # the decoder's own check: a format it reads, from the header alone
+                image_size(spooled, name=STDIN_NAME)
+            except InputError:
+                raise DocumentError(
+                    f"{STDIN_NAME}: standard input is neither a PDF nor an image"
+                ) from None
+        return str(spooled)
 
     def decrypted(self, path: str, name: str, password: str) -> str:
         """The PDF at ``path`` (called ``name``) opened with ``password`` and saved
@@ -126,8 +116,6 @@ class PdfFiles:
 
 def copy_to_stdout(path: str) -> None:
     """The finished file's bytes on standard output (nothing else is written there)."""
-    out = sys.stdout.buffer
     with open(path, "rb") as fh:
-        while chunk := fh.read(STDOUT_CHUNK):
-            out.write(chunk)
-    out.flush()
+        shutil.copyfileobj(fh, sys.stdout.buffer)
+    sys.stdout.buffer.flush()
