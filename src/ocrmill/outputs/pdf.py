@@ -22,6 +22,7 @@ from ocrmill.errors import DocumentError, EncryptedPdfError
 from ocrmill.outputs.glyphless import add_font
 from ocrmill.outputs.pdf_layer import PixelMap, text_layer
 from ocrmill.outputs.pdf_save import PdfOptions, finish, save_settings
+from ocrmill.outputs.pdf_strip import own_xobjects, strip_invisible_text
 from ocrmill.results import PageResult
 
 if TYPE_CHECKING:
@@ -108,8 +109,6 @@ class LayeredPdf:
         import pikepdf
         from pikepdf import Array, Dictionary, Name
 
-        from ocrmill.outputs.pdf_strip import strip_invisible_text
-
         page = self.pdf.pages[index]
         if self.options.redo_ocr:
             strip_invisible_text(self.pdf, index)
@@ -126,12 +125,7 @@ class LayeredPdf:
         layer[Name.Subtype] = Name.Form
         layer[Name.BBox] = Array([float(v) for v in page.mediabox])
         layer[Name.Resources] = Dictionary(Font=Dictionary({"/" + FONT_RESOURCE: self.font}))
-        # The page gets resources of its own (pages often share one dictionary, inherited
-        # or referenced): a layer named in a shared one would be listed on every page.
-        resources = _own_dictionary(page.obj.get("/Resources"))
-        xobjects = _own_dictionary(resources.get("/XObject"))
-        resources[Name.XObject] = xobjects
-        page.obj[Name.Resources] = resources
+        xobjects = own_xobjects(page)  # a layer named in a shared dictionary shows everywhere
         name = _free_name(xobjects, LAYER_RESOURCE)
         xobjects[Name(name)] = layer
         # The page's own content is wrapped in q/Q so its graphics state cannot leak into
@@ -158,13 +152,6 @@ class LayeredPdf:
 
     def close(self) -> None:
         self.pdf.close()
-
-
-def _own_dictionary(value: Any) -> pikepdf.Dictionary:
-    """A new direct dictionary with ``value``'s entries (none where ``value`` is None)."""
-    from pikepdf import Dictionary
-
-    return Dictionary() if value is None else Dictionary(dict(value.items()))
 
 
 def _free_name(resources: Any, stem: str) -> str:

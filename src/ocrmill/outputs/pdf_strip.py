@@ -150,17 +150,19 @@ def _only_invisible_text(instructions: list, mode: int) -> bool:
     return shown
 
 
-def _own_resources(page: Any) -> Any:
-    """The page's resources as a dictionary of its own (a shared one is copied)."""
+def own_xobjects(page: Any) -> Any:
+    """The page's XObject dictionary, made its own first: the page gets a copy of its
+    resources and of their XObjects (pages often share one dictionary, inherited or
+    referenced, and a form named or removed there would be named or removed on every
+    page)."""
     from pikepdf import Dictionary, Name
 
     resources = page.obj.get("/Resources")
     own = Dictionary() if resources is None else Dictionary(dict(resources.items()))
     xobjects = own.get("/XObject")
-    if xobjects is not None:
-        own[Name.XObject] = Dictionary(dict(xobjects.items()))
+    own[Name.XObject] = Dictionary() if xobjects is None else Dictionary(dict(xobjects.items()))
     page.obj[Name.Resources] = own
-    return own
+    return own[Name.XObject]
 
 
 def _rewrite(pdf: pikepdf.Pdf, index: int, drop: Drop, *, into_forms: bool) -> bool:
@@ -175,9 +177,9 @@ def _rewrite(pdf: pikepdf.Pdf, index: int, drop: Drop, *, into_forms: bool) -> b
     drawn = {str(i.operands[0]) for i in kept if str(i.operator) == "Do" and list(i.operands)}
     gone = rewrite.dropped_forms - drawn
     if gone:  # the layers no longer drawn leave the page's resources
-        xobjects = _own_resources(page).get("/XObject")
+        xobjects = own_xobjects(page)
         for name in gone:
-            if xobjects is not None and name in xobjects:
+            if name in xobjects:
                 del xobjects[name]
     page.obj[pikepdf.Name.Contents] = pdf.make_stream(pikepdf.unparse_content_stream(kept))
     return True
