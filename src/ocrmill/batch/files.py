@@ -20,11 +20,15 @@ from ocrmill.tasks import Task
 FileFormat = DocumentFormat
 
 
-def output_path(folder: Path, input_name: str, extension: str) -> Path:
-    """Where the file for ``input_name`` goes in ``folder`` (see the module docstring)."""
-    path = Path(os.path.abspath(input_name))
+def output_path(
+    folder: Path, input_name: str, extension: str, base: str | os.PathLike[str] | None = None
+) -> Path:
+    """Where the file for ``input_name`` goes in ``folder`` (see the module docstring);
+    relative names start at ``base`` (default: the current directory)."""
+    start = Path(base) if base is not None else Path.cwd()
+    path = Path(os.path.normpath(start / input_name))
     try:
-        relative = path.relative_to(Path.cwd())
+        relative = path.relative_to(start)
     except ValueError:
         relative = Path(*path.parts[1:])  # drop the root: /data/x.png -> data/x.png
     return folder / relative.parent / (relative.name + extension)
@@ -51,15 +55,17 @@ class DocumentFiles:
         *,
         software: str = "ocrmill",
         max_pixels: int,
+        base: str | os.PathLike[str] | None = None,
     ) -> None:
         self.folder = Path(folder)
+        self.base = base  # where relative input names start (None: the current directory)
         self.fmt = fmt
         self.extension = EXTENSIONS[fmt]
         self.written = 0
         self._documents = DocumentAssembler(fmt, software=software, max_pixels=max_pixels)
 
     def path_for(self, task: Task) -> Path:
-        return output_path(self.folder, task.name, self.extension)
+        return output_path(self.folder, task.name, self.extension, self.base)
 
     def holds(self, task: Task) -> bool:
         return self.path_for(task).exists()
@@ -74,7 +80,7 @@ class DocumentFiles:
         try:
             if self.fmt == "pdf" and not writer.pages_read:
                 return
-            writer.save(output_path(self.folder, writer.name, self.extension))
+            writer.save(output_path(self.folder, writer.name, self.extension, self.base))
             self.written += 1
         finally:
             writer.close()

@@ -170,13 +170,23 @@ class JsonlSink:
     ``resource_limit``; every failure with ``retry_failed``) is read again, and its new
     record replaces the old one when the sink is closed (the file is rewritten atomically,
     so it holds one record per input); other failures are held as they are and counted.
-    ``append=False`` starts the file afresh. Parent directories are created. ``written``
+    ``append=False`` starts the file afresh. ``flush_each=False`` leaves flushing to the
+    file's buffer (a file that is renamed into place once complete, such as a Ray shard,
+    gains nothing from each line reaching the OS at once). Parent directories are created. ``written``
     counts the records written by this sink. A context manager; ``close()`` fsyncs a file
     (stdout is only flushed, never closed).
     """
 
-    def __init__(self, path: Path | str, *, append: bool, retry_failed: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        append: bool,
+        retry_failed: bool = False,
+        flush_each: bool = True,
+    ) -> None:
         self.written = 0
+        self.flush_each = flush_each
         self.torn_bytes = 0
         self.retry_failed = retry_failed
         self._closed = False
@@ -223,11 +233,12 @@ class JsonlSink:
         return code if code is not None and not self._retries(code) else None
 
     def write(self, result: Result, task: Task | None = None) -> None:
-        """Write one record as one line and flush it."""
+        """Write one record as one line (flushed at once unless ``flush_each`` is false)."""
         if self._closed:
             raise ValueError("write to a closed JsonlSink")
         self._fh.write(_line(result))
-        self._fh.flush()
+        if self.flush_each:
+            self._fh.flush()
         self.written += 1
         if result.key in self._held.failed:
             self._replaced.add(result.key)

@@ -110,31 +110,47 @@ def _walk(root: str) -> Iterator[Found]:
         stack.extend(reversed(subdirs))
 
 
-def _glob(pattern: str) -> Iterator[Found]:
+def resolve_glob(pattern: str, base: str | None = None) -> Iterator[Found]:
+    """The supported files a glob pattern matches (``**`` recurses), lazily; one error item
+    when none does. A relative pattern is matched below ``base`` (default: the current
+    directory) and its matches are named relative to it, as the pattern was written."""
     found = False
-    for match in glob.iglob(pattern, recursive=True):
-        if _is_supported(match) and os.path.isfile(match):
+    for match in glob.iglob(pattern, root_dir=base, recursive=True):
+        if _is_supported(match) and os.path.isfile(_at(match, base)):
             found = True
             yield match
     if not found:
         yield _error(pattern, InputNotFoundError(f"no files match {pattern}"))
 
 
-def _path(path: str) -> Iterator[Found]:
-    """A path taken as is: a directory is walked, anything else existing is one file."""
-    if os.path.isdir(path):
-        yield from _walk(path)
-    elif os.path.exists(path):
+def resolve_path(path: str, base: str | None = None) -> Iterator[Found]:
+    """A path taken as is: a directory is walked, anything else existing is one file. A
+    relative path is looked up below ``base`` (default: the current directory) and what is
+    found is named as ``path`` was written (``scans`` -> ``scans/a.png``)."""
+    where = _at(path, base)
+    if os.path.isdir(where):
+        for found in _walk(where):
+            if where != path and isinstance(found, str):
+                found = path + found[len(where) :]  # named below the path as written
+            yield found
+    elif os.path.exists(where):
         yield path
     else:
         yield _error(path, InputNotFoundError(f"{path}: no such file or directory"))
 
 
-def _lines(stream: Iterable[str]) -> Iterator[Found]:
+def _at(path: str, base: str | None) -> str:
+    """Where ``path`` is when relative paths start at ``base`` (None: the current directory)."""
+    return path if base is None else os.path.join(base, path)
+
+
+def resolve_lines(stream: Iterable[str], base: str | None = None) -> Iterator[Found]:
+    """The inputs of a list's lines, one path each (taken as is, see :func:`resolve_path`);
+    blank lines and ``#`` comments are skipped."""
     for raw in stream:
         line = raw.strip()
         if line and not line.startswith("#"):
-            yield from _path(line)
+            yield from resolve_path(line, base)
 
 
 def _list_file(spec: str) -> Iterator[Found]:
@@ -142,7 +158,7 @@ def _list_file(spec: str) -> Iterator[Found]:
     try:
         # surrogateescape: undecodable bytes map back to the same file-system name.
         with open(list_path, encoding="utf-8", errors="surrogateescape") as fh:
-            yield from _lines(fh)
+            yield from resolve_lines(fh)
     except FileNotFoundError:
         yield _error(spec, InputNotFoundError(f"{list_path}: list file not found"))
     except OSError as exc:
@@ -159,13 +175,13 @@ def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[Found]:
     """File paths (``str``) and error items, in spec order, lazily."""
     for spec in specs:
         if spec == "-":
-            yield from _lines(_stdin_lines() if stdin is None else stdin)
+            yield from resolve_lines(_stdin_lines() if stdin is None else stdin)
         elif spec.startswith("@"):
             yield from _list_file(spec)
         elif os.path.exists(spec) or not _GLOB_CHARS.intersection(spec):
-            yield from _path(spec)
+            yield from resolve_path(spec)
         else:
-            yield from _glob(spec)
+            yield from resolve_glob(spec)
 
 
 def _is_tiff(path: str) -> bool:
