@@ -238,24 +238,6 @@ def test_a_cuda_stage_never_guesses_its_gpu(monkeypatch):
 # -- a local Ray cluster ----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray", reason=NO_RAY)
-    pytest.importorskip("ray.data", reason=NO_RAY)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="warning",
-        # Actors import the fault engines as `tests.fault.engines`.
-        runtime_env={"env_vars": {"PYTHONPATH": str(ROOT)}},
-    )
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
-
-
 def actor_plan(n: int):
     from ocrmill.distributed.ray import ActorPlan
 
@@ -358,13 +340,13 @@ def test_killed_actors_are_restarted_and_no_row_is_lost(ray_cluster, tmp_path):
         assert by_name[f"t{i:02d}.png"]["text"] == f"text{i}"
 
 
-def ocr_actor_pids() -> list[int]:
+def ocr_actor_pids(stage: str = "OcrStage") -> list[int]:
     """Processes of this machine's OCR actors (Ray titles them after the stage)."""
     import psutil
 
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
-        if "MapBatches(OcrStage)" in " ".join(proc.info["cmdline"] or ()):
+        if f"MapBatches({stage})" in " ".join(proc.info["cmdline"] or ()):
             pids.append(proc.info["pid"])
     return pids
 
@@ -503,3 +485,36 @@ def test_pool_ray_and_serial_executors_give_identical_records(ray_cluster, tmp_p
     assert on_pool[("crash_once.png", None)][:2] == (True, "survived")
     assert serial[("bad.png", None)][2] == "corrupt_image"
     assert serial[("corrupt.pdf", None)][2] == "corrupt_image"
+
+
+def three_page_tiff(path: Path) -> None:
+    """Three pages, each a dark square (what the box engine reads as a line)."""
+    from PIL import Image
+
+    pages = []
+    for i in range(3):
+        page = Image.new("RGB", (120, 80), (255, 255, 255))
+        page.paste((0, 0, 0), (10 + 20 * i, 20, 40 + 20 * i, 50))
+        pages.append(page)
+    pages[0].save(path, save_all=True, append_images=pages[1:], dpi=(100, 100))
+
+
+def hocr_pages(folder: Path) -> dict[str, int]:
+    """Pages in each hOCR file of ``folder``, by file name."""
+    return {p.name: p.read_text().count('class="ocr_page"') for p in folder.rglob("*.hocr")}
+
+
+@pytest.mark.slow
+def test_run_ray_writes_every_page_of_every_document(ray_cluster, tmp_path):
+    """Through the driver (-o FILE.jsonl): a 2-page PDF and a 3-page TIFF each get one hOCR
+    file with all their pages (tasks rebuilt from rows once lost their page counts)."""
+    data = tmp_path / "in"
+    data.mkdir()
+    write_text_pdf(data / "doc.pdf")
+    three_page_tiff(data / "scan.tif")
+    out, hocr = tmp_path / "out.jsonl", tmp_path / "hocr"
+    args = ["run", "--ray", str(data), "-o", str(out), "--hocr-dir", str(hocr), "-q"]
+    args += ["--workers", "2", "--engine-factory", "tests.fault.engines:box_engine"]
+    assert cli.main(args) == ExitCode.OK
+    assert len(records(out)) == 5
+    assert hocr_pages(hocr) == {"doc.pdf.hocr": 2, "scan.tif.hocr": 3}

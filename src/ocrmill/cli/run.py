@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -15,12 +16,15 @@ from ocrmill.cli.options import (
     add_verbosity_options,
     config_from_args,
     executor_from_args,
+    positive_int,
 )
+from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE
 from ocrmill.errors import ConfigError
 from ocrmill.tasks import DEFAULT_RETRIES
 
 if TYPE_CHECKING:
-    from ocrmill.batch.api import Output
+    from ocrmill.batch.api import Output, RunSummary
+    from ocrmill.config import Config
 
 log = logging.getLogger("ocrmill")
 
@@ -33,7 +37,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="INPUT",
         help="files, directories (recursive), globs, @list.txt (one path per line), - (stdin)",
     )
-    run.add_argument("-o", "--output", help="JSONL output file ('-' = stdout)")
+    run.add_argument(
+        "-o",
+        "--output",
+        help="JSONL output file ('-' = stdout); with --ray, a folder (DIR/) gets shards "
+        "written by the actors",
+    )
     files = run.add_argument_group(
         "document files", "one file per input (all its pages) in a folder, beside or instead of -o"
     )
@@ -44,6 +53,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         ("text", "plain text (.txt; pages separated by form feeds)"),
     ):
         files.add_argument(f"--{fmt}-dir", metavar="DIR", help=f"write {what} into DIR")
+    run.add_argument(
+        "--shard-size",
+        type=positive_int,
+        default=DEFAULT_CHUNK_SIZE,
+        metavar="N",
+        help=f"with --ray -o DIR/: inputs per shard ({DEFAULT_CHUNK_SIZE}); a shard is the unit "
+        "of resume",
+    )
     run.add_argument(
         "--resume",
         action="store_true",
@@ -87,6 +104,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ocrmill.batch.progress import default_progress
 
     config = config_from_args(args)
+    if _is_folder(args.output):
+        return _cmd_run_sharded(args, config)
     outputs = _outputs(args, config.decode.max_pixels)
     # Local workers load their models while the run lists its inputs.
     executor = executor_from_args(args, config, wait_ready=False)
@@ -104,11 +123,58 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     finally:
         executor.close()
+    return _report(summary)
+
+
+def _report(summary: RunSummary) -> int:
     # Failures are worth a line even with -q (each is a record in the output).
     log.log(logging.WARNING if summary.exit_code else logging.INFO, "%s", summary.line)
     if summary.interrupted:
         log.warning("interrupted; rerun with --resume to read the rest")
     return int(summary.exit_code)
+
+
+def _is_folder(output: str | None) -> bool:
+    """Is ``-o`` a folder (``DIR/``, or one that exists): a sharded Ray run's output?"""
+    if not output or output == "-":
+        return False
+    return output.endswith(("/", os.sep)) or os.path.isdir(output)
+
+
+def _cmd_run_sharded(args: argparse.Namespace, config: Config) -> int:
+    """``run --ray ... -o DIR/``: the actors list the inputs, read them and write shards
+    and documents (see :mod:`ocrmill.distributed.sharded`)."""
+    from ocrmill.cli.doctor import version
+
+    if not (args.ray or args.ray_address):
+        raise ConfigError(
+            f"-o {args.output}: a folder output holds the shards of a Ray run (add --ray); "
+            "without Ray give a .jsonl file"
+        )
+    documents = {
+        fmt: getattr(args, f"{fmt}_dir")
+        for fmt in ("pdf", "hocr", "alto", "text")
+        if getattr(args, f"{fmt}_dir")
+    }
+    from ocrmill.distributed.executor import RayExecutor
+
+    executor = executor_from_args(args, config)
+    assert isinstance(executor, RayExecutor)
+    try:
+        summary = executor.write_shards(
+            args.inputs,
+            args.output,
+            documents=documents,
+            resume=args.resume or args.retry_failed,
+            retry_failed=args.retry_failed,
+            pdf_dpi=args.pdf_dpi,
+            chunk_size=args.shard_size,
+            quiet=args.quiet,
+            software=f"ocrmill {version()}",
+        )
+    finally:
+        executor.close()
+    return _report(summary)
 
 
 def _outputs(args: argparse.Namespace, max_pixels: int) -> list[Output]:

@@ -100,10 +100,12 @@ class TaskListing:
 def _blocks(tasks: Iterable[Task], batch_size: int, listing: TaskListing) -> Iterator[pa.Table]:
     import pyarrow as pa
 
-    Row = tuple[bytes, bytes | None, bytes | None, int | None, str | None, str | None]
+    Row = tuple[
+        bytes, bytes | None, bytes | None, int | None, str, int | None, str | None, str | None
+    ]
 
     def table(rows: list[Row]) -> pa.Table:
-        names, paths, datas, pages, codes, messages = zip(*rows)
+        names, paths, datas, pages, kinds, counts, codes, messages = zip(*rows)
         return pa.table(
             {
                 # File-system bytes, so names no UTF-8 can hold reach the actors intact.
@@ -111,6 +113,10 @@ def _blocks(tasks: Iterable[Task], batch_size: int, listing: TaskListing) -> Ite
                 "path": pa.array(paths, pa.binary()),
                 "bytes": pa.array(datas, pa.binary()),
                 "page": pa.array(pages, pa.int64()),
+                # The task's kind and its document's page count come back with its record:
+                # document outputs wait for every page of a document.
+                "kind": pa.array(kinds, pa.string()),
+                "pages": pa.array(counts, pa.int64()),
                 "error_code": pa.array(codes, pa.string()),
                 "error_message": pa.array(messages, pa.string()),
             }
@@ -124,7 +130,9 @@ def _blocks(tasks: Iterable[Task], batch_size: int, listing: TaskListing) -> Ite
         name = os.fsencode(task.name)
         if task.failure is not None:  # an error row: the stage returns its record as it is
             message = task.failure.message.encode("utf-8", "backslashreplace").decode("utf-8")
-            rows.append((name, None, None, task.page, task.failure.code, message))
+            rows.append(
+                (name, None, None, task.page, task.kind, task.pages, task.failure.code, message)
+            )
         else:
             options.add(task.options)
             if task.kind == "pdf":
@@ -134,9 +142,10 @@ def _blocks(tasks: Iterable[Task], batch_size: int, listing: TaskListing) -> Ite
             listing.options = task.options
             listing.pdf_dpi = next(iter(dpis), listing.pdf_dpi)
             if isinstance(task.source, str):
-                rows.append((name, os.fsencode(task.source), None, task.page, None, None))
+                path = os.fsencode(task.source)
+                rows.append((name, path, None, task.page, task.kind, task.pages, None, None))
             elif isinstance(task.source, bytes):
-                rows.append((name, None, task.source, task.page, None, None))
+                rows.append((name, None, task.source, task.page, task.kind, task.pages, None, None))
             else:
                 raise ConfigError(
                     f"{task.name}: Ray runs read files or encoded bytes, not in-memory arrays"
@@ -150,7 +159,8 @@ def _blocks(tasks: Iterable[Task], batch_size: int, listing: TaskListing) -> Ite
 
 
 def task_dataset(tasks: Iterable[Task], *, batch_size: int = DEFAULT_BATCH_SIZE) -> TaskListing:
-    """The tasks as dataset rows (``input``, ``path`` or ``bytes``, ``page``).
+    """The tasks as dataset rows (``input``, ``path`` or ``bytes``, ``page``, ``kind``,
+    ``pages``).
 
     Listing finishes before reading starts; blocks are put into Ray's object store as they
     are made, so the driver holds one block at a time plus a reference per block.

@@ -2,17 +2,20 @@
 
 ``map`` lists every task into a dataset (listing ends before reading starts), maps
 :class:`~ocrmill.distributed.stage.OcrStage` over it, and yields each record as its block
-comes back, with a task rebuilt from the row (name, source, page). Timeouts, crashes and
-retries are the actors' worker pools' (the same retry ledger as the local pool); Ray
-restarts an actor that dies itself and runs its batch again.
+comes back, with a task rebuilt from the row (name, source, page, kind, page count).
+Timeouts, crashes and retries are the actors' worker pools' (the same retry ledger as the
+local pool); Ray restarts an actor that dies itself and runs its batch again. That path
+suits runs whose records the driver should write (one JSONL file, callbacks);
+:meth:`RayExecutor.write_shards` is the one for any number of inputs: listed and written on
+the cluster (:mod:`ocrmill.distributed.sharded`).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ocrmill.config import Config
 from ocrmill.distributed.dataset import (
@@ -29,6 +32,7 @@ from ocrmill.tasks import Task, TaskKind
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ocrmill.batch.api import RunSummary
     from ocrmill.batch.executor_spec import ExecutorSpec
     from ocrmill.runtime.plan import WorkerPlan
     from ocrmill.runtime.pool import PoolConfig
@@ -94,12 +98,29 @@ class RayExecutor:
         )
         block: pa.Table
         for block in results.iter_batches(batch_size=None, batch_format="pyarrow"):
-            columns = block.select(["result", "path"]).to_pydict()
-            for line, path in zip(columns["result"], columns["path"]):
+            columns = block.select(["result", "path", "kind", "pages"]).to_pydict()
+            for line, path, kind, pages in zip(
+                columns["result"], columns["path"], columns["kind"], columns["pages"]
+            ):
                 result = result_from_json(line)
-                yield _task_of(result, path, listing.pdf_dpi), result
+                yield _task_of(result, path, kind, pages, listing.pdf_dpi), result
             if stop.is_set():
                 return
+
+    def write_shards(self, specs: Sequence[str], out_dir: str, **options: Any) -> RunSummary:
+        """A sharded run on this executor's Ray and actors: the actors list ``specs``,
+        read them and write shards into ``out_dir`` (see
+        :func:`~ocrmill.distributed.sharded.run_sharded`, which takes ``options``)."""
+        from ocrmill.distributed.sharded import run_sharded
+
+        return run_sharded(
+            specs,
+            out_dir,
+            actors=self.actors,
+            config=self.config,
+            pool_config=self.pool_config,
+            **options,
+        )
 
     def close(self) -> None:
         if self._session is not None:
@@ -135,8 +156,11 @@ def _until(tasks: Iterable[Task], stop: threading.Event) -> Iterator[Task]:
         yield task
 
 
-def _task_of(result: Result, path: bytes | None, pdf_dpi: int) -> Task:
-    """The task a result row came from (its source is the path, when it had one)."""
+def _task_of(
+    result: Result, path: bytes | None, kind: str | None, pages: int | None, pdf_dpi: int
+) -> Task:
+    """The task a result row came from (its source is the path, when it had one), with its
+    kind and its document's page count, so document outputs get every page."""
     source: str | bytes = os.fsdecode(path) if path is not None else b""
-    kind: TaskKind = "pdf" if result.page is not None else "image"
-    return Task(0, source, result.input, kind, result.page, pdf_dpi)
+    task_kind: TaskKind = "pdf" if kind == "pdf" else "image"
+    return Task(0, source, result.input, task_kind, result.page, pdf_dpi, pages=pages)

@@ -1,0 +1,195 @@
+"""The stage of a sharded Ray run (runs in each Ray actor): reads a chunk of inputs and
+writes its records to the chunk's shard, and its documents (searchable PDFs, hOCR, ...),
+itself.
+
+:class:`ShardStage` takes rows of :func:`~ocrmill.distributed.input_source.chunk_table`
+(one chunk each) and reads each chunk with the run layer's ``run()`` on the actor's
+one-worker pool (see :class:`~ocrmill.distributed.stage.OcrStage`): PDF and TIFF pages are
+expanded here, and a document's pages are all in the chunk of its file. The shard is written
+to a temporary name and renamed when the chunk is done, then its manifest
+(:mod:`ocrmill.distributed.shards`). What goes back to the driver is one small summary row
+per chunk (:data:`SUMMARY_COLUMNS`), never a record.
+
+Exactly once: an actor that dies mid-chunk leaves only a temporary file, removed when Ray
+runs the chunk again; a chunk whose manifest matches its listing is skipped on resume; one
+without (a killed driver) is read again, keeping the records of its shard, if any, for the
+inputs it still lists and reading the rest, as ``ocrmill run --resume`` does with a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ocrmill.distributed.listing import Chunk
+from ocrmill.distributed.shards import (
+    Manifest,
+    manifest_path,
+    read_manifest,
+    shard_path,
+    write_manifest,
+)
+from ocrmill.distributed.stage import OcrStage
+from ocrmill.tasks import Task
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from ocrmill.batch.api import RunSummary
+    from ocrmill.batch.files import FileFormat
+
+SUMMARY_COLUMNS = ("chunk", "inputs", "read", "skipped", "failed", "kept")
+
+
+class ShardStage(OcrStage):
+    """Chunks in, shards and documents out (see the module docstring).
+
+    ``out_dir``: where shards go; ``documents``: format -> folder of per-document outputs;
+    ``base``: where relative input names start (the driver's working directory);
+    ``resume`` / ``retry_failed`` as for ``ocrmill run``. Other arguments are
+    :class:`~ocrmill.distributed.stage.OcrStage`'s.
+    """
+
+    def __init__(
+        self,
+        out_dir: str,
+        base: str,
+        *,
+        documents: dict[FileFormat, str] | None = None,
+        resume: bool = False,
+        retry_failed: bool = False,
+        software: str = "ocrmill",
+        **stage: Any,
+    ) -> None:
+        super().__init__(**stage)
+        self.out_dir = out_dir
+        self.base = base
+        self.documents = dict(documents or {})
+        self.resume = resume or retry_failed
+        self.retry_failed = retry_failed
+        self.software = software
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        import pyarrow as pa
+
+        from ocrmill.distributed.input_source import chunks_of
+
+        with self._lock:
+            rows = [self._chunk(chunk) for chunk in chunks_of(batch)]
+        columns = {name: [row[name] for row in rows] for name in SUMMARY_COLUMNS}
+        return pa.table(columns)
+
+    def _chunk(self, chunk: Chunk) -> dict[str, Any]:
+        from ocrmill.atomic import write_atomically
+
+        digest = chunk.digest()
+        shard = shard_path(self.out_dir, chunk.id)
+        manifest = read_manifest(manifest_path(shard)) if self.resume else None
+        if manifest is not None and manifest.holds(digest, retry_failed=self.retry_failed):
+            return _summary(chunk, skipped=manifest.records, kept=manifest.kept_failures())
+        for stale in shard.parent.glob(f"*{shard.name}.*.tmp"):  # an earlier try that died
+            stale.unlink(missing_ok=True)
+        summary: list[RunSummary] = []
+        write_atomically(shard, lambda tmp: summary.append(self._read_chunk(chunk, shard, tmp)))
+        done = summary[0]
+        records, failed = _tally(shard)
+        write_manifest(
+            manifest_path(shard), Manifest(chunk.id, digest, len(chunk.names), records, failed)
+        )
+        return _summary(
+            chunk, read=done.read, failed=done.failures, skipped=done.skipped, kept=done.kept_failed
+        )
+
+    def _read_chunk(self, chunk: Chunk, shard: Path, tmp: Path) -> RunSummary:
+        """Read ``chunk`` into the temporary shard ``tmp`` (and its documents); a resumed
+        chunk starts from the records of ``shard`` for the inputs it still lists."""
+        from ocrmill.batch.api import run
+        from ocrmill.batch.files import DocumentFiles
+        from ocrmill.batch.sinks import JsonlSink, Sink
+
+        if self.resume and shard.exists():
+            _copy_records(shard, tmp, set(chunk.names))
+        outputs: list[Sink] = [
+            DocumentFiles(
+                folder,
+                fmt,
+                software=self.software,
+                max_pixels=self.config.decode.max_pixels,
+                base=self.base,
+            )
+            for fmt, folder in self.documents.items()
+        ]
+        shard_sink = JsonlSink(tmp, append=True, retry_failed=self.retry_failed, flush_each=False)
+        outputs.append(shard_sink)
+        return run(
+            self._tasks(chunk),
+            outputs,
+            config=self.config,
+            executor=self.executor,
+            resume=self.resume,
+            retry_failed=self.retry_failed,
+            signals=False,
+        )
+
+    def _tasks(self, chunk: Chunk) -> Iterator[Task]:
+        from ocrmill.batch.sources import document_tasks
+
+        for name, failure in zip(chunk.names, chunk.failures):
+            if failure is not None:
+                yield Task.failed(failure)
+            else:
+                path = os.path.join(self.base, name)
+                yield from document_tasks(path, name, pdf_dpi=self.pdf_dpi, options=self.options)
+
+
+def _summary(
+    chunk: Chunk,
+    *,
+    read: int = 0,
+    skipped: int = 0,
+    failed: dict[str, int] | None = None,
+    kept: dict[str, int] | None = None,
+) -> dict[str, Any]:
+    return {
+        "chunk": chunk.id,
+        "inputs": len(chunk.names),
+        "read": read,
+        "skipped": skipped,
+        "failed": json.dumps(failed or {}),
+        "kept": json.dumps(kept or {}),
+    }
+
+
+def _tally(shard: Path) -> tuple[int, dict[str, int]]:
+    """The shard's records and its failures by error code (one record per key: a resumed
+    chunk's retried records replaced the old ones when its sink closed)."""
+    records = 0
+    failed: dict[str, int] = {}
+    with open(shard, "rb") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            record = json.loads(raw)
+            records += 1
+            if not record.get("ok", True):
+                code = str(record.get("error", {}).get("code", "internal"))
+                failed[code] = failed.get(code, 0) + 1
+    return records, failed
+
+
+def _copy_records(shard: Path, tmp: Path, names: set[str]) -> None:
+    """The records of ``shard`` whose input ``names`` still lists, into ``tmp`` (inputs
+    that moved to another chunk are read there: none is in two shards)."""
+    with open(shard, "rb") as src, open(tmp, "wb") as dst:
+        for raw in src:
+            if not raw.endswith(b"\n"):
+                break  # cannot happen to a renamed shard; a torn line is read again
+            try:
+                name = json.loads(raw)["input"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if name in names:
+                dst.write(raw)
