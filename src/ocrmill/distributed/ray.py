@@ -3,7 +3,8 @@
 ``OcrStage`` (a callable class for ``Dataset.map_batches``), ``ocr_dataset`` (maps it with
 the right actor resources), ``ActorPlan`` / ``plan_actors`` (actor sizing from the local
 worker plan), ``RaySession`` and ``RayExecutor`` (``ocrmill run --ray`` through the run
-layer). Importing this module does not import Ray.
+layer), ``run_sharded`` (a run listed and written on the cluster, as ``ocrmill run --ray -o
+DIR/``). Importing this module does not import Ray.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from ocrmill.distributed.dataset import (
 )
 from ocrmill.distributed.executor import RayExecutor
 from ocrmill.distributed.plan import ActorPlan, gpu_fraction, plan_actors
+from ocrmill.distributed.sharded import run_sharded
 from ocrmill.distributed.stage import RESULT_COLUMNS, OcrStage
 
 __all__ = [
@@ -32,5 +34,6 @@ __all__ = [
     "import_ray",
     "ocr_dataset",
     "plan_actors",
+    "run_sharded",
     "task_dataset",
 ]
