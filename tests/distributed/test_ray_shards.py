@@ -68,6 +68,9 @@ def test_list_ranges_read_every_line_once_in_order(tmp_path, monkeypatch, range_
 
     assert got == locally(["@list.txt"])
     assert len(got) == 42 and "!input_not_found:in/missing.png" in got
+    for ending in ("\r\n", "\r"):  # Windows and old Mac lists read as text mode reads them
+        (tmp_path / "list.txt").write_text(ending.join(lines) + ending, newline="")
+        assert listed(["@list.txt"], tmp_path, range_bytes=range_bytes) == got
 
 
 def test_units_name_inputs_as_a_local_run_does(tmp_path, monkeypatch):
@@ -107,7 +110,7 @@ def test_chunks_have_stable_ids_and_round_trip_through_arrow(tmp_path):
     chunks = list(unit_chunks(unit, str(tmp_path), 4))
 
     assert "./" + os.fsdecode(b"caf\xe9.png") in chunks[0].names + chunks[1].names
-    assert [c.id for c in chunks] == ["0000-000000-000000", "0000-000000-000001"]
+    assert [c.id for c in chunks] == ["0000-000000-00000000", "0000-000000-00000001"]
     assert [len(c.names) for c in chunks] == [4, 2]
     assert [c.id for c in unit_chunks(unit, str(tmp_path), 4)] == [c.id for c in chunks]
     failed = Chunk("x", ("a.png", "b.png"), (None, PageFailure("b.png", "input_not_found", "b")))
@@ -117,11 +120,90 @@ def test_chunks_have_stable_ids_and_round_trip_through_arrow(tmp_path):
 
 
 def test_a_manifest_holds_its_chunk_until_a_failure_is_worth_reading_again():
-    done = Manifest("c", "abc", 3, 3, {"corrupt_image": 1})
-    assert done.holds("abc", retry_failed=False)
-    assert not done.holds("abd", retry_failed=False)  # the listing changed
-    assert not done.holds("abc", retry_failed=True)
-    assert not Manifest("c", "abc", 3, 3, {"timeout": 1}).holds("abc", retry_failed=False)
+    done = Manifest("c", "abc", 3, 3, {"corrupt_image": 1}, {"hocr": "/out/hocr"})
+    docs = {"hocr": "/out/hocr"}
+    assert done.holds("abc", docs, retry_failed=False)
+    assert not done.holds("abd", docs, retry_failed=False)  # the listing changed
+    assert not done.holds("abc", {}, retry_failed=False)  # other documents asked for
+    assert not done.holds("abc", docs, retry_failed=True)
+    assert not Manifest("c", "abc", 3, 3, {"timeout": 1}).holds("abc", {}, retry_failed=False)
+
+
+# -- the shard stage, in this process (no cluster) ------------------------------------------
+
+
+def stage_for(tmp_path: Path, **kwargs):
+    pytest.importorskip("ray.data", reason="Ray Data is not installed")
+    from ocrmill.distributed.shard_stage import ShardStage
+
+    return ShardStage(str(tmp_path / "out"), str(tmp_path), engine_factory=FAKE, **kwargs)
+
+
+def chunk_of(tmp_path: Path, names: list[str]) -> Chunk:
+    (unit,) = plan_units(names, str(tmp_path))
+    (chunk,) = unit_chunks(unit, str(tmp_path), len(names))
+    return chunk
+
+
+def test_a_shard_that_lacks_an_input_is_never_sealed(tmp_path, monkeypatch):
+    """A record the shard could not take (a full disk, a failed write) is a failure record
+    the run counts and goes on from: the chunk then raises, and neither its shard nor its
+    manifest exists, so a resume reads it again."""
+    from ocrmill.batch.sinks import JsonlSink
+    from ocrmill.distributed.input_source import chunk_table
+
+    write_inputs(tmp_path, {"a.png": "ok:a", "b.png": "ok:b", "c.png": "ok:c"})
+    chunk = chunk_of(tmp_path, ["a.png", "b.png", "c.png"])
+    stage = stage_for(tmp_path)
+    write = JsonlSink.write
+
+    def failing(self, result, task=None):
+        if result.input == "b.png":
+            raise OSError(28, "No space left on device")
+        write(self, result, task)
+
+    monkeypatch.setattr(JsonlSink, "write", failing)
+    with pytest.raises(OSError, match="lacks 1 of its 3 inputs"):
+        stage(chunk_table(chunk))
+    assert not [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+
+    monkeypatch.setattr(JsonlSink, "write", write)
+    (row,) = stage(chunk_table(chunk)).to_pylist()
+    assert (row["read"], json.loads(row["failed"])) == (3, {})
+    assert len(shard_records(tmp_path / "out")) == 3
+
+
+def test_a_chunk_read_again_loses_its_manifest_before_its_shard_changes(tmp_path, monkeypatch):
+    """--retry-failed killed between the new shard and its manifest: the old manifest must
+    not vouch for the new shard (the next resume reads the chunk again)."""
+    from ocrmill.distributed import shard_stage
+    from ocrmill.distributed.input_source import chunk_table
+
+    (tmp_path / "a.png").write_bytes(b"bad")
+    chunk = chunk_of(tmp_path, ["a.png"])
+    stage_for(tmp_path)(chunk_table(chunk))
+    (manifest,) = (tmp_path / "out").rglob("*.json")
+    assert json.loads(manifest.read_text())["failed"] == {"corrupt_image": 1}
+
+    (tmp_path / "a.png").write_bytes(b"ok:fixed")
+
+    def killed(*args: object) -> None:
+        raise RuntimeError("killed before the manifest")
+
+    monkeypatch.setattr(shard_stage, "write_manifest", killed)
+    with pytest.raises(RuntimeError, match="killed before"):
+        stage_for(tmp_path, resume=True, retry_failed=True)(chunk_table(chunk))
+    assert not manifest.exists()
+    assert [r.get("text") for r in shard_records_any(tmp_path / "out")] == ["fixed"]
+
+
+def shard_records_any(out: Path) -> list[dict]:
+    """Records of every shard, with or without a manifest."""
+    return [
+        json.loads(line)
+        for p in sorted(out.rglob("*.jsonl"))
+        for line in p.read_text().splitlines()
+    ]
 
 
 # -- on a local Ray cluster -----------------------------------------------------------------
@@ -273,3 +355,47 @@ def test_a_killed_driver_is_resumed_with_every_input_exactly_once(ray_cluster, t
     assert Counter(r["input"] for r in recs) == Counter(paths)
     summary = json.loads((out / "run.json").read_text())
     assert summary["records_skipped"] >= 8 * done_before  # finished chunks were not redone
+
+
+@pytest.mark.slow
+def test_a_resumed_run_whose_listing_shrank_or_grew_keeps_each_input_once(
+    ray_cluster, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    write_inputs(tmp_path / "in", {f"g{i:02d}.png": f"ok:g{i:02d}" for i in range(40)})
+    out = tmp_path / "out"
+    args = [*sharded_args(["in"], out), "--shard-size", "16"]
+    assert cli.main(args) == ExitCode.OK
+    assert len(list(shards(out))) == 3
+
+    for i in range(0, 40, 2):  # half the folder goes, two files arrive
+        (tmp_path / "in" / f"g{i:02d}.png").unlink()
+    write_inputs(tmp_path / "in", {"new1.png": "ok:new1", "new2.png": "ok:new2"})
+    assert cli.main([*args, "--resume"]) == ExitCode.OK
+
+    now = sorted(f"in/{p.name}" for p in (tmp_path / "in").iterdir())
+    recs = shard_records_any(out)  # every file left, manifest or not
+    assert Counter(r["input"] for r in recs) == Counter(now)
+    assert len(list(shards(out))) == 2
+
+    # Another shard size (or other inputs) would number the chunks differently: refused.
+    assert cli.main([*sharded_args(["in"], out), "--resume", "--shard-size", "8"]) == 2
+
+
+@pytest.mark.slow
+def test_a_resume_that_asks_for_documents_writes_them_for_every_chunk(
+    ray_cluster, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    for i in range(4):
+        three_page_tiff(tmp_path / "in" / f"scan{i}.tif")
+    out = tmp_path / "out"
+    args = [*sharded_args(["in"], out, engine=BOXES), "--shard-size", "2"]
+    assert cli.main(args) == ExitCode.OK
+    assert cli.main([*args, "--resume", "--hocr-dir", "hocr"]) == ExitCode.OK
+    assert len(list((tmp_path / "hocr").rglob("*.hocr"))) == 4
+    (tmp_path / "hocr" / "in" / "scan2.tif.hocr").unlink()  # a document lost since
+    assert cli.main([*args, "--resume", "--hocr-dir", "hocr"]) == ExitCode.OK
+    assert len(list((tmp_path / "hocr").rglob("*.hocr"))) == 4
+    assert Counter(r["page"] for r in shard_records(out)) == {0: 4, 1: 4, 2: 4}

@@ -25,7 +25,7 @@ def output_path(
 ) -> Path:
     """Where the file for ``input_name`` goes in ``folder`` (see the module docstring);
     relative names start at ``base`` (default: the current directory)."""
-    start = Path(base) if base is not None else Path.cwd()
+    start = Path(os.path.abspath(base if base is not None else os.curdir))
     path = Path(os.path.normpath(start / input_name))
     try:
         relative = path.relative_to(start)

@@ -130,8 +130,13 @@ def resolve_path(path: str, base: str | None = None) -> Iterator[Found]:
     where = _at(path, base)
     if os.path.isdir(where):
         for found in _walk(where):
-            if where != path and isinstance(found, str):
-                found = path + found[len(where) :]  # named below the path as written
+            if where != path:  # named below the path as written
+                if isinstance(found, str):
+                    found = path + found[len(where) :]
+                elif found.input.startswith(where):
+                    named = path + found.input[len(where) :]
+                    message = found.message.replace(found.input, named)
+                    found = PageFailure(named, found.code, message, found.page)
             yield found
     elif os.path.exists(where):
         yield path

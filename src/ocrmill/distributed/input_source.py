@@ -19,7 +19,7 @@ from ray.data import Datasource, ReadTask
 from ray.data.block import BlockMetadata
 
 from ocrmill.distributed.listing import Chunk, Unit, unit_chunks
-from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE
+from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE, drop_chunks_from
 from ocrmill.results import PageFailure
 
 CHUNK_SCHEMA = pa.schema(
@@ -64,15 +64,22 @@ def chunks_of(batch: pa.Table) -> Iterator[Chunk]:
 
 
 class InputListing(Datasource):
-    """The chunks of ``units`` (inputs below ``base``, ``chunk_size`` per chunk)."""
+    """The chunks of ``units`` (inputs below ``base``, ``chunk_size`` per chunk). With
+    ``out_dir``, a unit listed to its end drops the shards of chunks it no longer makes
+    (a folder or list that shrank since the run being resumed)."""
 
     def __init__(
-        self, units: Sequence[Unit], base: str, chunk_size: int = DEFAULT_CHUNK_SIZE
+        self,
+        units: Sequence[Unit],
+        base: str,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        out_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.units = list(units)
         self.base = base
         self.chunk_size = chunk_size
+        self.out_dir = out_dir
 
     def get_name(self) -> str:
         return "OcrmillInputs"
@@ -83,11 +90,15 @@ class InputListing(Datasource):
     def get_read_tasks(
         self, parallelism: int, per_task_row_limit: int | None = None, data_context: object = None
     ) -> list[ReadTask]:
-        base, size = self.base, self.chunk_size
+        base, size, out_dir = self.base, self.chunk_size, self.out_dir
 
         def read(unit: Unit) -> Iterator[pa.Table]:
+            count = 0
             for chunk in unit_chunks(unit, base, size):
+                count += 1
                 yield chunk_table(chunk)
+            if out_dir is not None:
+                drop_chunks_from(out_dir, unit.label, count)
 
         return [
             ReadTask(

@@ -157,7 +157,9 @@ def _list_range(unit: Unit, base: str) -> Iterator[Found]:
             if not raw:
                 break
             position += len(raw)
-            lines.append(raw.decode("utf-8", "surrogateescape"))
+            # Bare carriage returns end lines too (old Mac files), as in text mode.
+            text = raw.decode("utf-8", "surrogateescape").replace("\r\n", "\n")
+            lines.extend(text.replace("\r", "\n").split("\n"))
             if len(lines) >= 1024:
                 yield from resolve_lines(lines, base)
                 lines = []
@@ -166,13 +168,13 @@ def _list_range(unit: Unit, base: str) -> Iterator[Found]:
 
 def unit_chunks(unit: Unit, base: str, chunk_size: int = DEFAULT_CHUNK_SIZE) -> Iterator[Chunk]:
     """``unit``'s inputs in chunks of ``chunk_size`` (the last may be smaller), numbered in
-    listing order."""
+    listing order from 0 (``SSSS-PPPPPP-CCCCCCCC``)."""
     names: list[str] = []
     failures: list[PageFailure | None] = []
     number = 0
 
     def chunk() -> Chunk:
-        return Chunk(f"{unit.label}-{number:06d}", tuple(names), tuple(failures))
+        return Chunk(f"{unit.label}-{number:08d}", tuple(names), tuple(failures))
 
     for found in unit_names(unit, base):
         if isinstance(found, PageFailure):

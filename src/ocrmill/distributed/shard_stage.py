@@ -11,9 +11,10 @@ to a temporary name and renamed when the chunk is done, then its manifest
 per chunk (:data:`SUMMARY_COLUMNS`), never a record.
 
 Exactly once: an actor that dies mid-chunk leaves only a temporary file, removed when Ray
-runs the chunk again; a chunk whose manifest matches its listing is skipped on resume; one
-without (a killed driver) is read again, keeping the records of its shard, if any, for the
-inputs it still lists and reading the rest, as ``ocrmill run --resume`` does with a file.
+runs the chunk again; a chunk whose manifest matches its listing and documents is skipped on
+resume; one read again loses its manifest first, keeps its shard's records for the inputs it
+still lists (as ``ocrmill run --resume`` does with a file) and reads the rest; and a shard is
+renamed into place only when it holds a record for every input of its chunk.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ocrmill.distributed.shards import (
     manifest_path,
     read_manifest,
     shard_path,
+    temporary_files,
     write_manifest,
 )
 from ocrmill.distributed.stage import OcrStage
@@ -68,6 +70,8 @@ class ShardStage(OcrStage):
         self.out_dir = out_dir
         self.base = base
         self.documents = dict(documents or {})
+        # What a manifest records of them (a resumed chunk is read again when they differ).
+        self.folders: dict[str, str] = {fmt: folder for fmt, folder in self.documents.items()}
         self.resume = resume or retry_failed
         self.retry_failed = retry_failed
         self.software = software
@@ -87,25 +91,54 @@ class ShardStage(OcrStage):
 
         digest = chunk.digest()
         shard = shard_path(self.out_dir, chunk.id)
-        manifest = read_manifest(manifest_path(shard)) if self.resume else None
-        if manifest is not None and manifest.holds(digest, retry_failed=self.retry_failed):
+        manifest_file = manifest_path(shard)
+        manifest = read_manifest(manifest_file) if self.resume else None
+        if (
+            manifest is not None
+            and manifest.holds(digest, self.folders, retry_failed=self.retry_failed)
+            and self._documents_exist(chunk)
+        ):
             return _summary(chunk, skipped=manifest.records, kept=manifest.kept_failures())
-        for stale in shard.parent.glob(f"*{shard.name}.*.tmp"):  # an earlier try that died
+        # Read again: the old manifest goes first, so that it never vouches for a shard
+        # written after it; what tries that died left goes too.
+        manifest_file.unlink(missing_ok=True)
+        for stale in temporary_files(shard):
             stale.unlink(missing_ok=True)
-        summary: list[RunSummary] = []
-        write_atomically(shard, lambda tmp: summary.append(self._read_chunk(chunk, shard, tmp)))
-        done = summary[0]
-        records, failed = _tally(shard)
+        done: list[tuple[RunSummary, int, dict[str, int]]] = []
+        write_atomically(shard, lambda tmp: done.append(self._read_chunk(chunk, shard, tmp)))
+        summary, records, failed = done[0]
         write_manifest(
-            manifest_path(shard), Manifest(chunk.id, digest, len(chunk.names), records, failed)
+            manifest_file,
+            Manifest(chunk.id, digest, len(chunk.names), records, failed, self.folders),
         )
         return _summary(
-            chunk, read=done.read, failed=done.failures, skipped=done.skipped, kept=done.kept_failed
+            chunk,
+            read=summary.read,
+            failed=summary.failures,
+            skipped=summary.skipped,
+            kept=summary.kept_failed,
         )
 
-    def _read_chunk(self, chunk: Chunk, shard: Path, tmp: Path) -> RunSummary:
+    def _documents_exist(self, chunk: Chunk) -> bool:
+        """Does every input of ``chunk`` that was listed have its documents? (A resumed
+        local run reads an input again when an output lacks it; so does this.)"""
+        from ocrmill.batch.files import output_path
+        from ocrmill.outputs.writer import EXTENSIONS
+
+        for fmt, folder in self.documents.items():
+            for name, failure in zip(chunk.names, chunk.failures):
+                path = output_path(Path(folder), name, EXTENSIONS[fmt], self.base)
+                if failure is None and not path.exists():
+                    return False
+        return True
+
+    def _read_chunk(
+        self, chunk: Chunk, shard: Path, tmp: Path
+    ) -> tuple[RunSummary, int, dict[str, int]]:
         """Read ``chunk`` into the temporary shard ``tmp`` (and its documents); a resumed
-        chunk starts from the records of ``shard`` for the inputs it still lists."""
+        chunk starts from the records of ``shard`` for the inputs it still lists. Returns
+        the run's summary and the shard's records and failures by code; raises rather than
+        let a shard that lacks an input be renamed into place."""
         from ocrmill.batch.api import run
         from ocrmill.batch.files import DocumentFiles
         from ocrmill.batch.sinks import JsonlSink, Sink
@@ -124,7 +157,7 @@ class ShardStage(OcrStage):
         ]
         shard_sink = JsonlSink(tmp, append=True, retry_failed=self.retry_failed, flush_each=False)
         outputs.append(shard_sink)
-        return run(
+        summary = run(
             self._tasks(chunk),
             outputs,
             config=self.config,
@@ -133,6 +166,16 @@ class ShardStage(OcrStage):
             retry_failed=self.retry_failed,
             signals=False,
         )
+        if summary.interrupted:
+            raise RuntimeError(f"chunk {chunk.id} was interrupted; its shard is not kept")
+        records, failed, names = _tally(tmp)
+        missing = set(chunk.names) - names
+        if missing:  # a write or close that failed: run() reports it, it does not raise
+            raise OSError(
+                f"chunk {chunk.id}: the shard lacks {len(missing)} of its {len(chunk.names)} "
+                f"inputs (e.g. {sorted(missing)[0]!r}); it is not kept"
+            )
+        return summary, records, failed
 
     def _tasks(self, chunk: Chunk) -> Iterator[Task]:
         from ocrmill.batch.sources import document_tasks
@@ -163,21 +206,23 @@ def _summary(
     }
 
 
-def _tally(shard: Path) -> tuple[int, dict[str, int]]:
-    """The shard's records and its failures by error code (one record per key: a resumed
-    chunk's retried records replaced the old ones when its sink closed)."""
+def _tally(shard: Path) -> tuple[int, dict[str, int], set[str]]:
+    """The shard's records, its failures by error code, and the inputs it names (one record
+    per key: a resumed chunk's retried records replaced the old ones when its sink closed)."""
     records = 0
     failed: dict[str, int] = {}
+    names: set[str] = set()
     with open(shard, "rb") as fh:
         for raw in fh:
             if not raw.strip():
                 continue
             record = json.loads(raw)
             records += 1
+            names.add(record["input"])
             if not record.get("ok", True):
                 code = str(record.get("error", {}).get("code", "internal"))
                 failed[code] = failed.get(code, 0) + 1
-    return records, failed
+    return records, failed, names
 
 
 def _copy_records(shard: Path, tmp: Path, names: set[str]) -> None:

@@ -25,7 +25,13 @@ from ocrmill.config import Config, ReadOptions
 from ocrmill.distributed.dataset import import_ray
 from ocrmill.distributed.listing import plan_units
 from ocrmill.distributed.plan import ActorPlan
-from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE, has_shards, write_run_summary
+from ocrmill.distributed.shards import (
+    DEFAULT_CHUNK_SIZE,
+    check_plan,
+    drop_units_except,
+    has_shards,
+    write_run_summary,
+)
 from ocrmill.errors import ConfigError
 from ocrmill.tasks import DEFAULT_PDF_DPI
 
@@ -76,8 +82,10 @@ def run_sharded(
             f"{os.fspath(out_dir)} holds the shards of an earlier run: add --resume to go on "
             "with it, or give an empty folder"
         )
-    os.makedirs(out, exist_ok=True)
     units = plan_units(specs, base)
+    os.makedirs(out, exist_ok=True)
+    check_plan(out, {"inputs": list(specs), "shard_size": chunk_size}, resume)
+    drop_units_except(out, [unit.label for unit in units])  # a list file that shrank
     started = time.monotonic()
     tally = Tally()
     first_shard_s: float | None = None
@@ -87,7 +95,7 @@ def run_sharded(
         # and a few run at once. (No override_num_blocks: set to the unit count, it made
         # Ray Data send every chunk of a one-unit run to one actor.)
         listing = ray.data.read_datasource(
-            InputListing(units, base, chunk_size),
+            InputListing(units, base, chunk_size, out),
             num_cpus=0,
             concurrency=min(len(units), LISTERS),
         )
