@@ -62,6 +62,17 @@ class WrappedBackend(InferenceBackend):
         return [self.run(batch), *self.real.run_all(batch)[1:]]
 
 
+def three_page_tiff(path) -> None:
+    """A three-page TIFF, each page a dark square in another place (what the box engine of
+    tests/fault/engines.py reads as one line)."""
+    pages = []
+    for i in range(3):
+        page = Image.new("RGB", (120, 80), (255, 255, 255))
+        page.paste((0, 0, 0), (10 + 20 * i, 20, 40 + 20 * i, 50))
+        pages.append(page)
+    pages[0].save(path, save_all=True, append_images=pages[1:], dpi=(100, 100))
+
+
 @pytest.fixture(scope="session")
 def engine():
     from ocrmill.engine import Engine

@@ -17,6 +17,8 @@ from ocrmill.batch import run
 from ocrmill.batch.executors import SerialExecutor
 from ocrmill.batch.sources import iter_tasks
 
+from ..conftest import three_page_tiff
+
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = "tests.fault.engines:fake_engine"
 BOXES = "tests.fault.engines:box_engine"
@@ -25,16 +27,6 @@ BOXES = "tests.fault.engines:box_engine"
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "ocrmill", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
-
-
-def three_page_tiff(path: Path) -> None:
-    """Three pages, each a dark square (what the box engine reads as a line)."""
-    pages = []
-    for i in range(3):
-        page = Image.new("RGB", (120, 80), (255, 255, 255))
-        page.paste((0, 0, 0), (10 + 20 * i, 20, 40 + 20 * i, 50))
-        pages.append(page)
-    pages[0].save(path, save_all=True, append_images=pages[1:], dpi=(100, 100))
 
 
 def command_png(path: Path, size: tuple[int, int], command: str) -> None:

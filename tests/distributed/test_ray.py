@@ -15,7 +15,7 @@ from ocrmill.errors import ExitCode
 from ocrmill.runtime.devices import GpuInfo, Inventory
 from ocrmill.runtime.plan import GIB, plan_workers
 
-from ..conftest import render_text, write_text_pdf
+from ..conftest import render_text, three_page_tiff, write_text_pdf
 
 ROOT = Path(__file__).resolve().parents[2]
 FAKE = "tests.fault.engines:fake_engine"
@@ -485,18 +485,6 @@ def test_pool_ray_and_serial_executors_give_identical_records(ray_cluster, tmp_p
     assert on_pool[("crash_once.png", None)][:2] == (True, "survived")
     assert serial[("bad.png", None)][2] == "corrupt_image"
     assert serial[("corrupt.pdf", None)][2] == "corrupt_image"
-
-
-def three_page_tiff(path: Path) -> None:
-    """Three pages, each a dark square (what the box engine reads as a line)."""
-    from PIL import Image
-
-    pages = []
-    for i in range(3):
-        page = Image.new("RGB", (120, 80), (255, 255, 255))
-        page.paste((0, 0, 0), (10 + 20 * i, 20, 40 + 20 * i, 50))
-        pages.append(page)
-    pages[0].save(path, save_all=True, append_images=pages[1:], dpi=(100, 100))
 
 
 def hocr_pages(folder: Path) -> dict[str, int]:

@@ -22,8 +22,8 @@ from ocrmill.distributed.shards import Manifest, shards
 from ocrmill.errors import ConfigError, ExitCode
 from ocrmill.results import PageFailure
 
-from ..conftest import write_text_pdf
-from .test_ray import ocr_actor_pids, three_page_tiff, write_inputs
+from ..conftest import three_page_tiff, write_text_pdf
+from .test_ray import ocr_actor_pids, write_inputs
 
 FAKE = "tests.fault.engines:fake_engine"
 BOXES = "tests.fault.engines:box_engine"
