@@ -37,6 +37,7 @@ from ocrmill.pipeline import (
     classify,
     detect,
     layout,
+    leaders,
     recognize,
     regions,
     rotation,
@@ -505,6 +506,11 @@ class Engine:
         ]
         if opts.layout.mode == "auto" and pieces:
             pieces = self._cut_at_gutters(page, kept, pieces, w, h)
+            # A row split at a dot leader is one line (its gap is no gutter).
+            joined = leaders.join_leaders(
+                [p for line in pieces for p in line], page.image.pixels, page.rotation
+            )
+            pieces = [[p] for p in joined]
         lines: list[TextLine] = []
         for piece in (p for line in pieces for p in line):
             lines.append(

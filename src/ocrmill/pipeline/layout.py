@@ -44,8 +44,13 @@ ELONGATED = 2.0
 # unless a column gutter runs on across it and it is at most COLUMN_GAP tall.
 SECTION_GAP = 2.0
 COLUMN_GAP = 4.0
-# A column gutter is at least this many line heights wide.
+# A column gutter is at least this many line heights wide; NARROW_GUTTER wide when at
+# least NARROW_GUTTER_LINES lines stand on each side of it (a two-column index whose dot
+# leaders fill its columns: ~0.45 line heights apart; a word space in one line, with
+# superscripts, can be as wide, but not down eight rows).
 MIN_GUTTER = 0.5
+NARROW_GUTTER = 0.4
+NARROW_GUTTER_LINES = 8
 # Columns hold prose: their lines hold at least this many characters in lines of at least
 # PROSE_WORDS words (gutters.text_length: half of a side's text is in lines this long; a
 # receipt's prices or barcodes, a form's labels hold less, so those stay row by row).
@@ -466,8 +471,8 @@ def _band_split(idx: np.ndarray, lines: _Lines) -> list[np.ndarray]:
 
 def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
     """Candidate gutters inside the set's extent: (lines crossing, left, right) of each
-    maximal x interval crossed by at most a few lines, at least MIN_GUTTER wide; fewest
-    crossings first, then widest."""
+    maximal x interval crossed by at most a few lines, at least MIN_GUTTER wide (or
+    NARROW_GUTTER between tall enough columns); fewest crossings first, then widest."""
     t = lines.trimmed[idx]
     x0, x1 = t[:, 0], t[:, 2]
     edges = np.unique(np.concatenate([x0, x1]))
@@ -477,6 +482,17 @@ def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
     cover = ((x0[None, :] < mids[:, None]) & (x1[None, :] > mids[:, None])).sum(axis=1)
     max_cross = int(MAX_SPANNING * len(idx))
     min_width = MIN_GUTTER * lines.unit
+    narrow_width = NARROW_GUTTER * lines.unit
+
+    def wide_enough(left: float, right: float) -> bool:
+        if right - left >= min_width:
+            return True
+        if right - left < narrow_width:
+            return False
+        mid = (left + right) / 2
+        beside = min(int((x1 <= mid).sum()), int((x0 >= mid).sum()))
+        return beside >= NARROW_GUTTER_LINES
+
     found: list[tuple[int, float, float]] = []
     for level in range(max_cross + 1):
         low = cover <= level
@@ -487,7 +503,7 @@ def _gutters(idx: np.ndarray, lines: _Lines) -> list[tuple[int, float, float]]:
                 continue
             if start is not None:
                 left, right = float(edges[start]), float(edges[k])
-                if right - left >= min_width and (level == 0 or cover[start:k].min() == level):
+                if wide_enough(left, right) and (level == 0 or cover[start:k].min() == level):
                     found.append((level, left, right))
                 start = None
     found.sort(key=lambda g: (g[0], g[1] - g[2]))
