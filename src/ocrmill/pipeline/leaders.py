@@ -60,13 +60,13 @@ class _Frame:
         return rotation.from_upright(points, self.turn, self.width, self.height)
 
     def gray(self, pixels: np.ndarray) -> np.ndarray:
-        gray = pixels if pixels.ndim == 2 else pixels.mean(axis=2)
+        import cv2
+
+        gray = pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)
         if self.turn:
             gray = np.rot90(gray, k=-(self.turn // 90))
         if self.angle:
-            gray = straightened(
-                np.ascontiguousarray(gray, dtype=np.float32), self.angle, self.center
-            )
+            gray = straightened(np.ascontiguousarray(gray), self.angle, self.center)
         return gray
 
 
@@ -158,47 +158,47 @@ def join_leaders(pieces: list[LinePiece], pixels: np.ndarray, turn: int) -> list
     flat = [_flat(q) for q in inks]
     gray: np.ndarray | None = None
     right_of: dict[int, tuple[int, list[tuple[float, float, float, float]]]] = {}
-    for a, (_, ay0, ax1, ay1) in enumerate(bounds):
-        if not flat[a]:
+    claimed: set[int] = set()
+    box = np.array(bounds).reshape(-1, 4)
+    x0, y0, x1, y1 = box.T
+    level = np.array(flat)
+    for a in (int(k) for k in np.flatnonzero(level)):
+        ax1, ay0, ay1 = x1[a], y0[a], y1[a]
+        overlap = np.minimum(ay1, y1) - np.maximum(ay0, y0)
+        beside = level & (x0 > ax1) & (overlap >= SAME_ROW * np.minimum(ay1 - ay0, y1 - y0))
+        if not beside.any():
             continue
-        best: int | None = None
-        for b, (bx0, by0, _, by1) in enumerate(bounds):
-            if b == a or not flat[b] or bx0 <= ax1:
-                continue
-            overlap = min(ay1, by1) - max(ay0, by0)
-            if overlap < SAME_ROW * min(ay1 - ay0, by1 - by0):
-                continue
-            if best is None or bx0 < bounds[best][0]:
-                best = b
-        if best is None:
+        candidates = np.flatnonzero(beside)
+        best = int(candidates[np.argmin(x0[candidates])])  # the nearest to the right
+        if best in claimed:
             continue
-        bx0, by0, _, by1 = bounds[best]
+        bx0, by0, by1 = x0[best], y0[best], y1[best]
         height = max(ay1 - ay0, by1 - by0)
         # Dots the recogniser read at the end of ``a`` or the start of ``b`` are part of it.
         a_dots = _dot_words(pieces[a], leading=False)
         b_dots = _dot_words(pieces[best], leading=True)
-        start = ax1
+        start = float(ax1)
         if a_dots:
             start = _word_edge(pieces[a].words[-a_dots], frame, left=True)
-        end = bx0
+        end = float(bx0)
         if b_dots:
             end = _word_edge(pieces[best].words[b_dots - 1], frame, left=False)
         gap = end - start
         if gap < MIN_GAP * height or gap > MAX_GAP * height:
             continue
-        row_top, row_bottom = min(ay0, by0), max(ay1, by1)
-        if any(  # another line in the gap: not one row's two ends
-            c not in (a, best)
-            and min(bounds[c][2], end) - max(bounds[c][0], start) > 0.25 * height
-            and min(bounds[c][3], row_bottom) - max(bounds[c][1], row_top) > 0.3 * height
-            for c in range(len(bounds))
-        ):
+        row_top, row_bottom = float(min(ay0, by0)), float(max(ay1, by1))
+        inside = (np.minimum(x1, end) - np.maximum(x0, start) > 0.25 * height) & (
+            np.minimum(y1, row_bottom) - np.maximum(y0, row_top) > 0.3 * height
+        )
+        inside[[a, best]] = False
+        if inside.any():  # another line in the gap: not one row's two ends
             continue
         if gray is None:
             gray = frame.gray(pixels)
         dots = find_dots(gray, start, end, row_top, row_bottom)
         if dots is not None:
             right_of[a] = (best, dots)
+            claimed.add(best)
     if not right_of:
         return pieces
     joined_into = {b for b, _ in right_of.values()}
