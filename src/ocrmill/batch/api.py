@@ -48,8 +48,13 @@ class RunSummary:
     elapsed_s: float
     failures: dict[str, int] = field(default_factory=dict)
     line: str = ""
-    kept_failures: int = 0  # resumed: skipped inputs whose failure the output keeps
-    kept_failed: dict[str, int] = field(default_factory=dict)  # those, by error code
+    # Resumed: skipped inputs whose failure the output keeps, by error code.
+    kept_failed: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kept_failures(self) -> int:
+        """Skipped inputs whose failure the output keeps (resume)."""
+        return sum(self.kept_failed.values())
 
     @property
     def exit_code(self) -> ExitCode:
@@ -74,7 +79,6 @@ class RunSummary:
             elapsed_s=tally.elapsed_s,
             failures=dict(tally.failed),
             line=line,
-            kept_failures=sum(tally.kept_failed.values()),
             kept_failed=dict(tally.kept_failed),
         )
 

@@ -176,14 +176,31 @@ def _stdin_lines() -> Iterator[str]:
         yield os.fsdecode(raw)
 
 
+SpecKind = Literal["stdin", "list", "path", "glob"]
+
+
+def spec_kind(spec: str, base: str | None = None) -> SpecKind:
+    """What a spec is (see the module docstring): ``-``, an ``@list``, a path taken as is
+    (it exists, or holds no glob character), or a glob; relative paths start at ``base``
+    (default: the current directory)."""
+    if spec == "-":
+        return "stdin"
+    if spec.startswith("@"):
+        return "list"
+    if os.path.exists(_at(spec, base)) or not _GLOB_CHARS.intersection(spec):
+        return "path"
+    return "glob"
+
+
 def _resolve(specs: Iterable[str], stdin: TextIO | None) -> Iterator[Found]:
     """File paths (``str``) and error items, in spec order, lazily."""
     for spec in specs:
-        if spec == "-":
+        kind = spec_kind(spec)
+        if kind == "stdin":
             yield from resolve_lines(_stdin_lines() if stdin is None else stdin)
-        elif spec.startswith("@"):
+        elif kind == "list":
             yield from _list_file(spec)
-        elif os.path.exists(spec) or not _GLOB_CHARS.intersection(spec):
+        elif kind == "path":
             yield from resolve_path(spec)
         else:
             yield from resolve_glob(spec)

@@ -24,6 +24,7 @@ from ocrmill.tasks import DEFAULT_RETRIES
 
 if TYPE_CHECKING:
     from ocrmill.batch.api import Output, RunSummary
+    from ocrmill.batch.files import FileFormat
     from ocrmill.config import Config
 
 log = logging.getLogger("ocrmill")
@@ -151,11 +152,7 @@ def _cmd_run_sharded(args: argparse.Namespace, config: Config) -> int:
             f"-o {args.output}: a folder output holds the shards of a Ray run (add --ray); "
             "without Ray give a .jsonl file"
         )
-    documents = {
-        fmt: getattr(args, f"{fmt}_dir")
-        for fmt in ("pdf", "hocr", "alto", "text")
-        if getattr(args, f"{fmt}_dir")
-    }
+    documents = _document_dirs(args)
     from ocrmill.distributed.executor import RayExecutor
 
     executor = executor_from_args(args, config)
@@ -184,14 +181,18 @@ def _outputs(args: argparse.Namespace, max_pixels: int) -> list[Output]:
     from ocrmill.cli.doctor import version
 
     outputs: list[Output] = [args.output] if args.output else []
-    for fmt in ("pdf", "hocr", "alto", "text"):
-        folder = getattr(args, f"{fmt}_dir")
-        if folder:
-            software = f"ocrmill {version()}"
-            outputs.append(DocumentFiles(folder, fmt, software=software, max_pixels=max_pixels))
+    software = f"ocrmill {version()}"
+    for fmt, folder in _document_dirs(args).items():
+        outputs.append(DocumentFiles(folder, fmt, software=software, max_pixels=max_pixels))
     if not outputs:
         raise ConfigError(
             "say where results go: -o FILE.jsonl and/or --pdf-dir/--hocr-dir/"
             "--alto-dir/--text-dir DIR"
         )
     return outputs
+
+
+def _document_dirs(args: argparse.Namespace) -> dict[FileFormat, str]:
+    """The document folders asked for (``--pdf-dir`` ...), by format."""
+    formats: tuple[FileFormat, ...] = ("pdf", "hocr", "alto", "text")
+    return {fmt: getattr(args, f"{fmt}_dir") for fmt in formats if getattr(args, f"{fmt}_dir")}

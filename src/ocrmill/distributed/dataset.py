@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -184,9 +184,12 @@ def ocr_dataset(
     timeout_s: float | None = DEFAULT_TASK_TIMEOUT_S,
     retries: int = DEFAULT_RETRIES,
     keep_columns: bool = True,
+    stage: type | None = None,
+    stage_kwargs: Mapping[str, Any] | None = None,
 ) -> ray.data.Dataset:
-    """``dataset`` with :class:`~ocrmill.distributed.stage.OcrStage` mapped over it by an
-    actor pool sized by ``actors``.
+    """``dataset`` with :class:`~ocrmill.distributed.stage.OcrStage` (or ``stage``, a
+    subclass taking ``stage_kwargs`` besides) mapped over it by an actor pool sized by
+    ``actors``.
 
     Lazy, like every Ray Data transform: write it (``write_parquet``) or iterate it to run it.
     ``dataset`` may be :func:`task_dataset`'s, or any dataset with ``path`` or ``bytes``
@@ -195,7 +198,8 @@ def ocr_dataset(
     from ocrmill.distributed.stage import OcrStage
 
     ray = import_ray()
-    stage_kwargs = {
+    constructor_kwargs = {
+        **(stage_kwargs or {}),
         "config": config or Config(),
         "engine_factory": engine_factory,
         "device": actors.device,
@@ -207,8 +211,8 @@ def ocr_dataset(
         "keep_columns": keep_columns,
     }
     return dataset.map_batches(
-        OcrStage,
-        fn_constructor_kwargs=stage_kwargs,
+        stage or OcrStage,
+        fn_constructor_kwargs=constructor_kwargs,
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(min_size=actors.min_actors, max_size=actors.max_actors),

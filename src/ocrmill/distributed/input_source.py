@@ -20,6 +20,7 @@ from ray.data.block import BlockMetadata
 
 from ocrmill.distributed.listing import Chunk, Unit, unit_chunks
 from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE, drop_chunks_from
+from ocrmill.distributed.stage import utf8
 from ocrmill.results import PageFailure
 
 CHUNK_SCHEMA = pa.schema(
@@ -32,10 +33,6 @@ CHUNK_SCHEMA = pa.schema(
 )
 
 
-def _utf8(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
-
-
 def chunk_table(chunk: Chunk) -> pa.Table:
     """One chunk as a one-row table."""
     return pa.table(
@@ -43,7 +40,7 @@ def chunk_table(chunk: Chunk) -> pa.Table:
             "chunk": [chunk.id],
             "names": [[os.fsencode(name) for name in chunk.names]],
             "codes": [[f.code if f else None for f in chunk.failures]],
-            "messages": [[_utf8(f.message) if f else None for f in chunk.failures]],
+            "messages": [[utf8(f.message) if f else None for f in chunk.failures]],
         },
         schema=CHUNK_SCHEMA,
     )

@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from ocrmill.batch.sources import Found, resolve_glob, resolve_lines, resolve_path
+from ocrmill.batch.sources import Found, resolve_glob, resolve_lines, resolve_path, spec_kind
 from ocrmill.distributed.shards import DEFAULT_CHUNK_SIZE
 from ocrmill.errors import ConfigError
 from ocrmill.results import PageFailure
@@ -27,7 +27,6 @@ from ocrmill.results import PageFailure
 LIST_RANGE_BYTES = 8 * 1024 * 1024  # ~100 k paths: one read task's share of a list file
 
 UnitKind = Literal["list", "path", "glob", "paths"]
-_GLOB_CHARS = frozenset("*?[")
 
 
 @dataclass(frozen=True)
@@ -82,13 +81,13 @@ def plan_units(
             plain.clear()
 
     for i, spec in enumerate(specs):
-        where = os.path.join(base, spec)
-        if spec == "-":
+        kind = spec_kind(spec, base)
+        if kind == "stdin":
             raise ConfigError(
                 "a sharded Ray run lists its inputs on the cluster and cannot read stdin: "
                 "write the paths to a file on shared storage and give it as @FILE"
             )
-        if spec.startswith("@"):
+        if kind == "list":
             flush()
             try:
                 size = os.path.getsize(os.path.join(base, spec[1:]))
@@ -98,12 +97,9 @@ def plan_units(
             for part in range(parts):
                 start, end = part * range_bytes, min(size, (part + 1) * range_bytes)
                 units.append(Unit(i, "list", spec[1:], part, start, end))
-        elif os.path.isdir(where):
-            flush()
-            units.append(Unit(i, "path", spec))
-        elif not os.path.exists(where) and _GLOB_CHARS.intersection(spec):
-            flush()
-            units.append(Unit(i, "glob", spec))
+        elif kind == "glob" or os.path.isdir(os.path.join(base, spec)):
+            flush()  # a folder or a glob: a unit of its own
+            units.append(Unit(i, "glob" if kind == "glob" else "path", spec))
         else:
             if not plain:
                 first_plain = i

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,7 +99,7 @@ class ShardStage(OcrStage):
             and manifest.holds(digest, self.folders, retry_failed=self.retry_failed)
             and self._documents_exist(chunk)
         ):
-            return _summary(chunk, skipped=manifest.records, kept=manifest.kept_failures())
+            return _summary(chunk, skipped=manifest.records, kept=manifest.failed)
         # Read again: the old manifest goes first, so that it never vouches for a shard
         # written after it; what tries that died left goes too.
         manifest_file.unlink(missing_ok=True)
@@ -207,22 +208,13 @@ def _summary(
 
 
 def _tally(shard: Path) -> tuple[int, dict[str, int], set[str]]:
-    """The shard's records, its failures by error code, and the inputs it names (one record
-    per key: a resumed chunk's retried records replaced the old ones when its sink closed)."""
-    records = 0
-    failed: dict[str, int] = {}
-    names: set[str] = set()
-    with open(shard, "rb") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            record = json.loads(raw)
-            records += 1
-            names.add(record["input"])
-            if not record.get("ok", True):
-                code = str(record.get("error", {}).get("code", "internal"))
-                failed[code] = failed.get(code, 0) + 1
-    return records, failed, names
+    """The shard's records, its failures by error code and the inputs it names, as the
+    JSONL sink reads a file it resumes (one record per key)."""
+    from ocrmill.batch.sinks import read_held
+
+    held = read_held(shard)
+    keys = held.ok | set(held.failed)
+    return len(keys), dict(Counter(held.failed.values())), {name for name, _ in keys}
 
 
 def _copy_records(shard: Path, tmp: Path, names: set[str]) -> None:

@@ -17,12 +17,12 @@ import os
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocrmill.batch.api import RunSummary, StopSignals
 from ocrmill.batch.progress import Tally
 from ocrmill.config import Config, ReadOptions
-from ocrmill.distributed.dataset import import_ray
+from ocrmill.distributed.dataset import import_ray, ocr_dataset
 from ocrmill.distributed.listing import plan_units
 from ocrmill.distributed.plan import ActorPlan
 from ocrmill.distributed.shards import (
@@ -99,42 +99,32 @@ def run_sharded(
             num_cpus=0,
             concurrency=min(len(units), LISTERS),
         )
-        stage = {
-            "config": config,
-            "engine_factory": pool_config.engine_factory,
-            "device": actors.device,
-            "threads": actors.threads,
-            "pdf_dpi": pdf_dpi,
-            "options": options,
-            "timeout_s": pool_config.task_timeout_s,
-            "retries": pool_config.max_retries,
-            "keep_columns": False,
-        }
-        summaries = listing.map_batches(
-            ShardStage,
-            fn_constructor_kwargs={
+        summaries = ocr_dataset(
+            listing,
+            actors,
+            config=config,
+            engine_factory=pool_config.engine_factory,
+            pdf_dpi=pdf_dpi,
+            options=options,
+            batch_size=1,  # one chunk a call
+            timeout_s=pool_config.task_timeout_s,
+            retries=pool_config.max_retries,
+            keep_columns=False,
+            stage=ShardStage,
+            stage_kwargs={
                 "out_dir": out,
                 "base": base,
                 "documents": {fmt: os.path.join(base, d) for fmt, d in (documents or {}).items()},
                 "resume": resume,
                 "retry_failed": retry_failed,
                 "software": software,
-                **stage,
             },
-            batch_size=1,
-            batch_format="pyarrow",
-            compute=ray.data.ActorPoolStrategy(
-                min_size=actors.min_actors, max_size=actors.max_actors
-            ),
-            num_cpus=actors.num_cpus,
-            num_gpus=actors.num_gpus,
         )
         last_report = time.monotonic()
         with StopSignals(stop):
             try:
-                for block in summaries.iter_batches(batch_size=None, batch_format="pyarrow"):
-                    for row in block.to_pylist():
-                        _count(tally, row)
+                for row in summaries.iter_rows():  # one per chunk
+                    _count(tally, row)
                     if first_shard_s is None:
                         first_shard_s = time.monotonic() - started
                     if not quiet and time.monotonic() - last_report >= PROGRESS_INTERVAL_S:
@@ -163,11 +153,9 @@ def run_sharded(
     return summary
 
 
-def _count(tally: Tally, row: Mapping[str, object]) -> None:
+def _count(tally: Tally, row: Mapping[str, Any]) -> None:
     """One chunk's summary row into the run's tally."""
-    failed = json.loads(str(row["failed"]))
-    kept = json.loads(str(row["kept"]))
-    tally.done += int(str(row["read"]))
-    tally.failed.update(failed)
-    tally.skipped += int(str(row["skipped"]))
-    tally.kept_failed.update(kept)
+    tally.done += row["read"]
+    tally.failed.update(json.loads(row["failed"]))
+    tally.skipped += row["skipped"]
+    tally.kept_failed.update(json.loads(row["kept"]))

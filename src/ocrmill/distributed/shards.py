@@ -133,10 +133,6 @@ class Manifest:
             return False
         return not any(retry_failed or is_transient(code) for code in self.failed)
 
-    def kept_failures(self) -> dict[str, int]:
-        """The failures this shard keeps when its chunk is skipped."""
-        return dict(self.failed)
-
 
 def read_manifest(path: Path) -> Manifest | None:
     """The manifest at ``path``; None when it is missing or not one (the shard is redone)."""
