@@ -252,3 +252,26 @@ def test_a_column_of_prose_taken_for_a_table_stays_a_column():
     found = layout.page_layout(q, texts, lambda angle, center: [(440.0, 90.0, 810.0, 500.0)])
     assert found.blocks == alone.blocks and found.order == list(range(30))
     assert "table" not in found.kinds
+
+
+def test_a_line_across_the_text_is_read_after_the_columns_and_hides_no_gutter():
+    """A stack of short lines the detector took for one vertical line, set over a gutter
+    narrower than a line height and half covering it, neither joins the columns nor splits them; it is read
+    last, a block of its own."""
+    gutter = 0.6 * H
+    left = column(50, 550, 100, 14)
+    right = column(550 + gutter, 1050 + gutter, 100, 14)
+    texts = ["words of a sentence in a column of prose"] * 28
+    stack = quad(520, 200, 560, 200 + 4 * PITCH)  # 4 rows tall, half over the gutter
+    quads = left + right + [stack]
+    layout_ = layout.page_layout(np.array(quads, np.float64), [*texts, "瓦瓦瓦丽"])
+    assert layout_.order == list(range(29))
+    assert layout_.blocks[-1] == [28] and layout_.kinds[-1] is None  # no kind guessed
+
+
+def test_a_narrow_tall_glyph_stays_in_its_line_of_text():
+    """A lone ``l`` or ``1`` is taller than wide, yet no line across the text."""
+    quads = column(50, 550, 100, 3)
+    quads.insert(2, quad(560, 100 + PITCH, 560 + 0.4 * H, 100 + PITCH + H))  # beside row 1
+    order = order_of(quads)
+    assert order.index(2) == order.index(1) + 1

@@ -28,7 +28,8 @@ def piece(text: str, x0: float, y0: float, x1: float) -> LinePiece:
 
 def page_with(gap_ink: str) -> tuple[np.ndarray, list[LinePiece]]:
     """A white page with the row 'Entry [gap] 12' at y=100: ``gap_ink`` says what is in
-    the gap (dots on the baseline, a word-sized blob, dots half-way up, or nothing)."""
+    the gap (dots on the baseline, a word-sized blob, dots half-way up, the dashes of a rule
+    just under the row, or nothing)."""
     page = np.full((400, 1200), 255, np.uint8)
     page[110:130, 100:300] = 0  # "Entry"
     page[110:130, 900:960] = 0  # "12"
@@ -40,6 +41,9 @@ def page_with(gap_ink: str) -> tuple[np.ndarray, list[LinePiece]]:
     elif gap_ink == "high dots":
         for x in range(320, 880, 24):
             page[104:108, x : x + 4] = 0
+    elif gap_ink == "dashed rule":  # a scanned receipt's rule under the row, in dashes
+        for x in range(320, 880, 12):
+            page[134:135, x : x + 8] = 0
     pieces = [piece("Entry", 100, 100, 300), piece("12", 900, 100, 960)]
     return page, pieces
 
@@ -53,7 +57,7 @@ def test_a_row_split_at_a_dot_leader_is_one_line_with_its_dots():
     assert joined.ink[:, 0].min() == 100 and joined.ink[:, 0].max() == 960
 
 
-@pytest.mark.parametrize("gap_ink", ["nothing", "word", "high dots"])
+@pytest.mark.parametrize("gap_ink", ["nothing", "word", "high dots", "dashed rule"])
 def test_a_gap_without_a_leader_keeps_the_pieces_apart(gap_ink):
     page, pieces = page_with(gap_ink)
     assert [p.text for p in join_leaders(pieces, page, 0)] == ["Entry", "12"]
@@ -131,3 +135,45 @@ def test_a_gap_as_narrow_across_two_rows_is_a_word_space():
     texts = ["entry name . . . . . . . . 12, 34"] * len(quads)
     order = layout.page_layout(np.array(quads), texts).order
     assert list(order) == [0, 2, 1, 3]  # row by row
+
+
+def test_leaders_join_on_a_skewed_page_whatever_angle_the_detector_gave_each_line():
+    """On a skewed scan the detector's quad of a page number is square to the image, not
+    to the text, a longer line's quad is ~1.3 degrees off the text's, and the levelled
+    boxes of the rows above and below reach into the row: its two ends are still joined."""
+    import cv2
+
+    angle = math.radians(3)
+    pitch = 1.15 * H  # tightly set rows, as in an index
+    page = np.full((1400, 1200), 255, np.uint8)
+    rows = 12
+    for r in range(rows):
+        y = int(100 + pitch * r)
+        page[y + 10 : y + 30, 100:300] = 0
+        page[y + 10 : y + 30, 900:960] = 0
+        for x in range(320, 880, 24):
+            page[y + 24 : y + 28, x : x + 4] = 0
+    center = (600.0, 700.0)
+    turn = cv2.getRotationMatrix2D(center, -math.degrees(angle), 1.0)
+    skewed = cv2.warpAffine(page, turn, (1200, 1400), borderValue=255)
+
+    def as_detected(p: LinePiece, off: float | None) -> LinePiece:
+        q = rotate_points(p.box, -angle, center)
+        if off is None:  # a short line: the quad square to the image around its ink
+            q = box(q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max())
+        else:  # turned by `off` more than the text about its own centre
+            c = q.mean(axis=0)
+            q = rotate_points(q, -off, (float(c[0]), float(c[1])))
+        return LinePiece(p.text, p.score, [Word(p.text, p.score, q)], q, q)
+
+    pieces = []
+    for r in range(rows):
+        y = int(100 + pitch * r)
+        off = math.radians((0.0, 1.3, 0.0, -1.3)[r % 4])  # the text's angle is the median
+        pieces += [
+            as_detected(piece(f"Entry{r}", 100, y, 300), off),
+            as_detected(piece(f"{r}", 900, y, 960), None),
+        ]
+    joined = join_leaders(pieces, skewed, 0)
+    assert [p.text.split()[0] for p in joined] == [f"Entry{r}" for r in range(rows)]
+    assert all(p.text.endswith(f". {r}") for r, p in enumerate(joined))

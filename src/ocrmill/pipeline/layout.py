@@ -152,6 +152,23 @@ def skew_angle(quads: np.ndarray) -> float:
     return _weighted_median(angle[use], long_side[use])
 
 
+def cross_grain(quads: np.ndarray, angle: float) -> np.ndarray:
+    """Which of the upright line quads (Nx4x2) run across the page's text direction
+    (``angle``, radians): elongated (``ELONGATED``), longer than ``ELONGATED`` line heights
+    (the median short side: a narrow glyph alone, an ``l`` or a ``1``, is tall too) and
+    within 30 degrees of its perpendicular."""
+    direction, long_side, short_side = line_directions(quads)
+    if not len(long_side):
+        return np.zeros(0, bool)
+    unit = float(np.median(short_side))
+    off = np.abs(np.abs(direction - angle) - math.pi / 2)
+    return (
+        (long_side >= ELONGATED * np.maximum(short_side, 1e-6))
+        & (long_side >= ELONGATED * unit)
+        & (off < math.radians(30))
+    )
+
+
 def page_cuts(word_quads: list[np.ndarray], line_quads: np.ndarray) -> list[list[int]]:
     """Where to cut each line of an upright page at a column gutter its words show (see
     ``gutters.py``): ``word_quads`` holds each line's word quads (Kx4x2, in reading order),
@@ -198,27 +215,39 @@ def page_layout(
     center = (float(mean[0]), float(mean[1]))
     flat = rotate_points(q, angle, center)
     boxes = np.concatenate([flat.min(axis=1), flat.max(axis=1)], axis=1)  # x0, y0, x1, y1
-    chars = None if texts is None else [prose_chars(t) for t in texts]
-    starts = None if texts is None else [is_list_start(t) for t in texts]
+    # Lines across the page's text (a margin stamp, a figure's axis label, a stack of short
+    # lines the detector took for one vertical line) are no part of its columns: they are
+    # read after them, each a block of its own, left to right.
+    across = cross_grain(q, angle)
+    main = np.flatnonzero(~across) if across.any() and not across.all() else np.arange(len(q))
+    chars = None if texts is None else [prose_chars(texts[int(i)]) for i in main]
+    starts = None if texts is None else [is_list_start(texts[int(i)]) for i in main]
     columns: list[bool] = []
-    blocks = arrange(boxes, chars, starts, columns=columns)
+    blocks = arrange(boxes[main], chars, starts, columns=columns)
     is_table = [False] * len(blocks)
     if find_tables is not None and columns[0]:
-        sentences = None if texts is None else [is_sentence(t) for t in texts]
-        members = _table_members(boxes, find_tables(angle, center), sentences)
+        sentences = None if texts is None else [is_sentence(texts[int(i)]) for i in main]
+        members = _table_members(boxes[main], find_tables(angle, center), sentences)
         if members:
-            blocks, is_table = _arrange_with_tables(boxes, chars, starts, members)
+            blocks, is_table = _arrange_with_tables(boxes[main], chars, starts, members)
+    kinds: list[BlockKind | None] = []
+    if texts is not None:
+        flow = boxes[main]
+        unit = float(np.median(np.maximum(flow[:, 3] - flow[:, 1], 1.0)))
+        kinds = block_kinds(blocks, flow, [texts[int(i)] for i in main], unit)
+        kinds = ["table" if table else kind for kind, table in zip(kinds, is_table)]
+    blocks = [[int(main[i]) for i in block] for block in blocks]
+    if len(main) < len(q):
+        aside = np.flatnonzero(across)
+        aside = aside[np.lexsort((boxes[aside, 1], boxes[aside, 0]))]
+        blocks += [[int(i)] for i in aside]
+        kinds += [None] * (len(aside) if texts is not None else 0)
     corners = []
     for block in blocks:
         x0, y0 = boxes[block, :2].min(axis=0)
         x1, y1 = boxes[block, 2:].max(axis=0)
         corners.append([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
     block_quads = rotate_points(np.array(corners), -angle, center)
-    kinds: list[BlockKind | None] = []
-    if texts is not None:
-        unit = float(np.median(np.maximum(boxes[:, 3] - boxes[:, 1], 1.0)))
-        kinds = block_kinds(blocks, boxes, texts, unit)
-        kinds = ["table" if table else kind for kind, table in zip(kinds, is_table)]
     return PageLayout(blocks, angle, block_quads.reshape(-1, 4, 2), kinds)
 
 

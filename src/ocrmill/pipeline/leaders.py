@@ -31,10 +31,16 @@ MIN_GAP = 0.6  # a gap narrower than this share of the line height is a word spa
 MAX_GAP = 40.0  # line heights: a wider gap is not one leader
 MIN_DOTS = 3
 MAX_DOT = 0.3  # a dot is at most this share of the line height, either way
+MIN_DOT = 0.04  # and at least this (its area this squared): smaller is a speck
+MAX_FLAT = 2.0  # a blob wider than this many times its height is a dash (a dashed rule)
 MAX_PITCH = 1.5  # line heights between dots
 MAX_BASELINE_SPREAD = 0.12  # line heights: the dots' centres on one line
-MAX_TILT = 0.02  # rise over run of a line's top edge
+MAX_TILT = 0.035  # rise over run of a line's top edge (the detector's angle of a line of
+# a few words on a skewed page is up to ~1.3 degrees off the text's)
+MAX_RISE = 0.1  # line heights: a short line's rise (its quad's angle is noise) may be this
 SAME_ROW = 0.6  # vertical overlap over the smaller height
+IN_ROW = 0.5  # a line in the gap overlaps the row by this share of its height (the rows
+# above and below overlap it by a third on a skewed page)
 DOT_TEXT = "."
 LEVEL_ABOVE = math.radians(0.3)  # a page skewed by more is levelled first
 
@@ -87,8 +93,13 @@ def _bounds(quad: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _flat(quad: np.ndarray) -> bool:
+    """Does the line run level? The detector's quad of a short line (a page number) is
+    often square to the image, not to the skewed text: its angle is noise, and a rise of a
+    tenth of its height counts as level."""
     dx = float(quad[1, 0] - quad[0, 0])
-    return dx > 0 and abs(float(quad[1, 1] - quad[0, 1])) <= MAX_TILT * dx
+    rise = abs(float(quad[1, 1] - quad[0, 1]))
+    height = float(np.linalg.norm(quad[3] - quad[0]))
+    return dx > 0 and rise <= max(MAX_TILT * dx, MAX_RISE * height)
 
 
 def _dot_words(piece: LinePiece, *, leading: bool) -> int:
@@ -122,10 +133,12 @@ def find_dots(
     dots = []
     for k in range(1, count):
         x, y, w, h, area = stats[k]
-        if area < 2 or y == 0 or y + h >= ry1 - ry0 or y + h <= 0.4 * (ry1 - ry0):
+        if area < max(2.0, (MIN_DOT * height) ** 2) or y == 0 or y + h >= ry1 - ry0:
             continue  # a speck, or a neighbouring line's descender or ascender
-        if w > MAX_DOT * height or h > MAX_DOT * height:
-            return None  # something that is not a dot: a word, a rule, a figure
+        if y + h <= 0.4 * (ry1 - ry0):
+            continue
+        if w > MAX_DOT * height or h > MAX_DOT * height or (w >= 3 and w > MAX_FLAT * h):
+            return None  # something that is not a dot: a word, a rule or its dash, a figure
         dots.append((float(centroids[k][0]), float(centroids[k][1]), x, y, w, h))
     if len(dots) < MIN_DOTS:
         return None
@@ -188,7 +201,7 @@ def join_leaders(pieces: list[LinePiece], pixels: np.ndarray, turn: int) -> list
             continue
         row_top, row_bottom = float(min(ay0, by0)), float(max(ay1, by1))
         inside = (np.minimum(x1, end) - np.maximum(x0, start) > 0.25 * height) & (
-            np.minimum(y1, row_bottom) - np.maximum(y0, row_top) > 0.3 * height
+            np.minimum(y1, row_bottom) - np.maximum(y0, row_top) > IN_ROW * (y1 - y0)
         )
         inside[[a, best]] = False
         if inside.any():  # another line in the gap: not one row's two ends
