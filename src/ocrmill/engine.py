@@ -225,6 +225,23 @@ class Engine:
             raise result.to_error()
         return result
 
+    def skew(self, image: ImageSource, *, name: str | None = None) -> float:
+        """The page's skew in radians (positive when its lines fall to the right, so that
+        turning it counter-clockwise by as much levels them), from its detected lines
+        alone: nothing is recognized. A sideways page's lines are measured as it reads
+        upright. Raises :class:`~ocrmill.errors.InputError` for bad input."""
+        opts = self.config.read
+        slot = self._decode(image, name)
+        if isinstance(slot, PageFailure):
+            raise slot.to_error()
+        assert isinstance(slot, _Page)
+        pixels = slot.image.pixels
+        quads, _ = self._detect(pixels, opts)
+        if len(quads) and rotation.sideways(quads):
+            h, w = pixels.shape[:2]
+            quads = rotation.to_upright(quads, 270, w, h)  # a quarter turn keeps the skew
+        return layout.skew_angle(np.asarray(quads, np.float64))
+
     def read_many(
         self,
         images: Sequence[ImageSource | DecodedImage],

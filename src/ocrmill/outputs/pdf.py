@@ -287,3 +287,24 @@ def image_document(
         pdf.close()
         raise DocumentError(f"{os.fspath(path)}: cannot embed the image: {exc}") from None
     return pdf
+
+
+def text_only_page(result: PageResult, dpi: float, font: str = "F1") -> pikepdf.Pdf:
+    """A new one-page PDF the size of ``result``'s image at ``dpi`` that shows nothing and
+    holds its invisible text layer, drawn by the page's own content stream with the
+    glyphless font as ``/font`` in the page's resources: the shape OCRmyPDF's sandwich
+    renderer grafts (it copies that stream and that font, and no XObject)."""
+    import pikepdf
+    from pikepdf import Dictionary, Name
+
+    pdf = pikepdf.new()
+    width_pt, height_pt = result.width * 72.0 / dpi, result.height * 72.0 / dpi
+    pdf.add_blank_page(page_size=(width_pt, height_pt))
+    page = pdf.pages[0]
+    to_page = PixelMap.for_page((0.0, 0.0, width_pt, height_pt), 0, result.width, result.height)
+    content = text_layer(result.lines, to_page, font)
+    stream = pikepdf.Stream(pdf, zlib.compress(content))
+    stream[Name.Filter] = Name.FlateDecode
+    page.obj[Name.Contents] = stream
+    page.obj[Name.Resources] = Dictionary(Font=Dictionary({"/" + font: add_font(pdf)}))
+    return pdf
