@@ -161,6 +161,15 @@ def main() -> None:
     save_report(report, "ocrmypdf_plugin", args.out)
 
 
+def _shown(arg: str) -> str:
+    """A command's argument as the report shows it: files by name (temporary files, this
+    machine's Pythons), the peers' OCRmyPDF as ``ocrmypdf``."""
+    if not arg.startswith("/"):
+        return arg
+    name = Path(arg).name
+    return "python" if name.startswith("python") else name
+
+
 def _report(args, commands, runs, cers, pages, skipped) -> str:
     names = list(commands)
     base = runs[OCRMILL]
@@ -197,10 +206,7 @@ def _report(args, commands, runs, cers, pages, skipped) -> str:
     for i, (pid, _) in enumerate(pages):
         lines.append(f"| {pid} | " + " | ".join(f"{cers[n][i]:.2f}" for n in names) + " |")
     lines += ["", "## Commands", ""]
-    lines += [
-        f"- {name}: `{' '.join(Path(c).name if c.startswith('/') and 'tmp' in c else c for c in cmd)}`"
-        for name, cmd in commands.items()
-    ]
+    lines += [f"- {name}: `{' '.join(_shown(c) for c in cmd)}`" for name, cmd in commands.items()]
     return "\n".join(lines) + "\n"
 
 
