@@ -80,21 +80,28 @@ def test_leaders_are_found_on_a_turned_page(turn):
     assert ink[:, 0].min() == pytest.approx(100) and ink[:, 0].max() == pytest.approx(960)
 
 
-def test_leaders_are_found_on_a_skewed_page():
+def skewed_index(rows: int, pitch: float, angle: float, center: tuple[float, float]) -> np.ndarray:
+    """A page of ``rows`` index rows ('Entry . . . . 12', one every ``pitch`` pixels from
+    y=100) turned by ``angle`` (radians) about ``center``."""
     import cv2
 
-    angle = math.radians(3)
-    # Twelve rows, so the page's skew shows in its lines.
     page = np.full((1400, 1200), 255, np.uint8)
-    for r in range(12):
-        y = 100 + 100 * r
+    for r in range(rows):
+        y = int(100 + pitch * r)
         page[y + 10 : y + 30, 100:300] = 0
         page[y + 10 : y + 30, 900:960] = 0
         for x in range(320, 880, 24):
             page[y + 24 : y + 28, x : x + 4] = 0
-    center = (600.0, 700.0)
     turn = cv2.getRotationMatrix2D(center, -math.degrees(angle), 1.0)
-    skewed = cv2.warpAffine(page, turn, (1200, 1400), borderValue=255)
+    return cv2.warpAffine(page, turn, (1200, 1400), borderValue=255)
+
+
+def test_leaders_are_found_on_a_skewed_page():
+
+    angle = math.radians(3)
+    center = (600.0, 700.0)
+    # Twelve rows, so the page's skew shows in its lines.
+    skewed = skewed_index(12, 100, angle, center)
 
     def skew(p: LinePiece) -> LinePiece:
         q = rotate_points(p.box, -angle, center)  # as the page was turned
@@ -141,21 +148,12 @@ def test_leaders_join_on_a_skewed_page_whatever_angle_the_detector_gave_each_lin
     """On a skewed scan the detector's quad of a page number is square to the image, not
     to the text, a longer line's quad is ~1.3 degrees off the text's, and the levelled
     boxes of the rows above and below reach into the row: its two ends are still joined."""
-    import cv2
 
     angle = math.radians(3)
     pitch = 1.15 * H  # tightly set rows, as in an index
-    page = np.full((1400, 1200), 255, np.uint8)
     rows = 12
-    for r in range(rows):
-        y = int(100 + pitch * r)
-        page[y + 10 : y + 30, 100:300] = 0
-        page[y + 10 : y + 30, 900:960] = 0
-        for x in range(320, 880, 24):
-            page[y + 24 : y + 28, x : x + 4] = 0
     center = (600.0, 700.0)
-    turn = cv2.getRotationMatrix2D(center, -math.degrees(angle), 1.0)
-    skewed = cv2.warpAffine(page, turn, (1200, 1400), borderValue=255)
+    skewed = skewed_index(rows, pitch, angle, center)
 
     def as_detected(p: LinePiece, off: float | None) -> LinePiece:
         q = rotate_points(p.box, -angle, center)
