@@ -27,14 +27,9 @@ if TYPE_CHECKING:
 
 @hookimpl
 def check_options(options: Any) -> None:
-    if _options.selected(options, claim_auto=True):
-        _options.check_options(options)
+    _options.check_if_selected(options, claim_auto=True)
 
 
 @hookimpl
 def get_ocr_engine(options: Any = None) -> OcrmillEngine | None:
-    if not _options.selected(options, claim_auto=True):
-        return None
-    from ocrmill.ocrmypdf.engine import OcrmillEngine
-
-    return OcrmillEngine()
+    return _options.engine_if_selected(options, claim_auto=True)

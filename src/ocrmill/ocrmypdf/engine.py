@@ -26,7 +26,6 @@ from ocrmill.engine import Engine
 from ocrmill.ocrmypdf.languages import LANGUAGES, charset_for
 from ocrmill.ocrmypdf.tree import page_tree
 from ocrmill.pipeline import rotation
-from ocrmill.pipeline.layout import ELONGATED, line_directions
 from ocrmill.results import PageResult
 from ocrmill.runtime.devices import usable_cpus
 
@@ -37,7 +36,6 @@ from ocrmill.runtime.devices import usable_cpus
 # quarters of its lines' length along the axis, read at 0.85) scores 14.
 DEFAULT_THRESHOLD = 14.0
 CONFIDENCE_SCALE = DEFAULT_THRESHOLD / (rotation.SIDEWAYS_SHARE * rotation.DOUBTFUL_PAGE)
-DEFAULT_DPI = 72.0  # an image stating none, as OCRmyPDF's own engines assume
 
 
 def threads_for(options: Any) -> int:
@@ -53,8 +51,10 @@ _engines: dict[tuple[str, int], tuple[Engine, threading.Lock]] = {}
 _engines_lock = threading.Lock()
 
 
-def engine_config(charset: str, threads: int, base: Config | None = None) -> Config:
-    config = base or load_config()
+def engine_config(charset: str, threads: int) -> Config:
+    """The default config (with the ``OCRMILL_*`` environment) reading ``charset`` with
+    ``threads`` inference threads."""
+    config = load_config()
     return dataclasses.replace(
         config,
         models=dataclasses.replace(config.models, charset=charset),  # type: ignore[arg-type]
@@ -77,13 +77,14 @@ def read_page(input_file: Path, options: Any) -> PageResult:
         return engine.read(str(input_file))
 
 
-def image_dpi(path: Path) -> float:
+def page_dpi(path: Path) -> float:
+    """The resolution OCRmyPDF rendered the page image at (as ocrmill reads an image's)."""
     from PIL import Image
 
+    from ocrmill.outputs.pdf import image_dpi
+
     with Image.open(path) as image:
-        dpi = image.info.get("dpi")
-    value = float(dpi[0] if isinstance(dpi, tuple) else dpi) if dpi else 0.0
-    return value if value > 0 else DEFAULT_DPI
+        return image_dpi(image)[0]
 
 
 def orientation_confidence(result: PageResult) -> float:
@@ -91,17 +92,11 @@ def orientation_confidence(result: PageResult) -> float:
     0 for a page with too few lines or characters to tell."""
     if not result.lines:
         return 0.0
-    quads = np.array([line.box for line in result.lines], np.float64)
-    angle, long_side, short_side = line_directions(quads)
-    elongated = long_side >= ELONGATED * np.maximum(short_side, 1e-6)
-    total = float(long_side[elongated].sum())
-    if int(elongated.sum()) < rotation.SIDEWAYS_MIN_LINES or total <= 0:
-        return 0.0
-    vertical = float(long_side[elongated & (np.abs(angle) > math.pi / 4)].sum()) / total
-    along = vertical if result.rotation in (90, 270) else 1.0 - vertical
+    vertical, elongated, _ = rotation.vertical_share(np.array([line.box for line in result.lines]))
     chars = np.array([len(line.text.strip()) for line in result.lines], np.float64)
-    if chars.sum() < rotation.TURN_MIN_CHARS:
+    if elongated < rotation.SIDEWAYS_MIN_LINES or chars.sum() < rotation.TURN_MIN_CHARS:
         return 0.0
+    along = vertical if result.rotation in (90, 270) else 1.0 - vertical
     scores = np.array([line.score for line in result.lines], np.float64)
     reading = float(np.dot(chars, scores) / chars.sum())
     return round(CONFIDENCE_SCALE * along * reading, 2)
@@ -154,7 +149,7 @@ class OcrmillEngine(OcrEngine):
         input_file: Path, options: Any, page_number: int = 0
     ) -> tuple[OcrElement, str]:
         result = read_page(input_file, options)
-        tree = page_tree(result, dpi=image_dpi(input_file), page_number=page_number)
+        tree = page_tree(result, dpi=page_dpi(input_file), page_number=page_number)
         return tree, _text(result)
 
     @staticmethod
@@ -174,6 +169,6 @@ class OcrmillEngine(OcrEngine):
         from ocrmill.outputs.pdf_save import save_settings
 
         result = read_page(input_file, options)
-        with text_only_page(result, image_dpi(input_file)) as pdf:
+        with text_only_page(result, page_dpi(input_file)) as pdf:
             pdf.save(output_pdf, **save_settings())
         output_text.write_text(_text(result), encoding="utf-8")

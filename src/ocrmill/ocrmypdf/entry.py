@@ -26,14 +26,9 @@ def add_options(parser: Any) -> None:
 
 @hookimpl
 def check_options(options: Any) -> None:
-    if _options.selected(options, claim_auto=False):
-        _options.check_options(options)
+    _options.check_if_selected(options, claim_auto=False)
 
 
 @hookimpl
 def get_ocr_engine(options: Any = None) -> OcrmillEngine | None:
-    if not _options.selected(options, claim_auto=False):
-        return None
-    from ocrmill.ocrmypdf.engine import OcrmillEngine
-
-    return OcrmillEngine()
+    return _options.engine_if_selected(options, claim_auto=False)

@@ -189,7 +189,7 @@ def image_page(
 
     name = os.fspath(path)
     with open_page(name, frame, max_pixels=max_pixels) as image:
-        dpi_x, dpi_y = _dpi(image)
+        dpi_x, dpi_y = image_dpi(image)
         orientation = int(image.getexif().get(EXIF_ORIENTATION, 1))
         rotate = TURNS.get(orientation, 0) if image.format == "JPEG" else 0
         if orientation != 1 and not rotate:  # mirrored, or not a JPEG: turn the pixels
@@ -217,7 +217,9 @@ def image_page(
     return len(pdf.pages) - 1
 
 
-def _dpi(image: Any) -> tuple[float, float]:
+def image_dpi(image: Any) -> tuple[float, float]:
+    """A Pillow image's stated resolution (x, y), or ``DEFAULT_IMAGE_DPI`` where it states
+    none (or under 10)."""
     dpi = image.info.get("dpi")
     try:
         x, y = float(dpi[0]), float(dpi[1])

@@ -83,15 +83,6 @@ def _frame(pieces: list[LinePiece], width: int, height: int, turn: int) -> _Fram
     return _Frame(turn, width, height, angle if abs(angle) > LEVEL_ABOVE else 0.0, (uw / 2, uh / 2))
 
 
-def _bounds(quad: np.ndarray) -> tuple[float, float, float, float]:
-    return (
-        float(quad[:, 0].min()),
-        float(quad[:, 1].min()),
-        float(quad[:, 0].max()),
-        float(quad[:, 1].max()),
-    )
-
-
 def _flat(quad: np.ndarray) -> bool:
     """Does the line run level? The detector's quad of a short line (a page number) is
     often square to the image, not to the skewed text: its angle is noise, and a rise of a
@@ -133,10 +124,12 @@ def find_dots(
     dots = []
     for k in range(1, count):
         x, y, w, h, area = stats[k]
-        if area < max(2.0, (MIN_DOT * height) ** 2) or y == 0 or y + h >= ry1 - ry0:
+        if (
+            area < max(2.0, (MIN_DOT * height) ** 2)
+            or y == 0
+            or not 0.4 * (ry1 - ry0) < y + h < ry1 - ry0
+        ):
             continue  # a speck, or a neighbouring line's descender or ascender
-        if y + h <= 0.4 * (ry1 - ry0):
-            continue
         if w > MAX_DOT * height or h > MAX_DOT * height or (w >= 3 and w > MAX_FLAT * h):
             return None  # something that is not a dot: a word, a rule or its dash, a figure
         dots.append((float(centroids[k][0]), float(centroids[k][1]), x, y, w, h))
@@ -167,14 +160,12 @@ def join_leaders(pieces: list[LinePiece], pixels: np.ndarray, turn: int) -> list
     h, w = pixels.shape[:2]
     frame = _frame(pieces, w, h, turn)
     inks = frame.to(np.array([p.ink for p in pieces]))
-    bounds = [_bounds(q) for q in inks]
-    flat = [_flat(q) for q in inks]
+    x0, y0 = inks.min(axis=1).T
+    x1, y1 = inks.max(axis=1).T
+    level = np.array([_flat(q) for q in inks])
     gray: np.ndarray | None = None
     right_of: dict[int, tuple[int, list[tuple[float, float, float, float]]]] = {}
     claimed: set[int] = set()
-    box = np.array(bounds).reshape(-1, 4)
-    x0, y0, x1, y1 = box.T
-    level = np.array(flat)
     for a in (int(k) for k in np.flatnonzero(level)):
         ax1, ay0, ay1 = x1[a], y0[a], y1[a]
         overlap = np.minimum(ay1, y1) - np.maximum(ay0, y0)

@@ -58,20 +58,25 @@ TURN_SHARE = 0.75
 TURN_MIN_WINDOWS = 3
 
 
-def sideways(quads: np.ndarray) -> bool:
-    """Whether the page's text runs vertically (rotation 90 or 270): most of the length of
-    its elongated lines (long side >= ``ELONGATED`` x short side) is vertical."""
+def vertical_share(quads: np.ndarray) -> tuple[float, int, int]:
+    """Of the page's elongated lines (long side >= ``ELONGATED`` x short side): the share of
+    their length that runs vertically (more than 45 degrees off horizontal; 0 without
+    any), how many there are, and how many of them run vertically."""
     if len(quads) == 0:
-        return False
+        return 0.0, 0, 0
     angle, long_side, short_side = line_directions(quads)
     elongated = long_side >= ELONGATED * np.maximum(short_side, 1e-6)
     vertical = elongated & (np.abs(angle) > math.pi / 4)
     total = float(long_side[elongated].sum())
-    return bool(
-        vertical.sum() >= SIDEWAYS_MIN_LINES
-        and total > 0
-        and long_side[vertical].sum() >= SIDEWAYS_SHARE * total
-    )
+    share = float(long_side[vertical].sum()) / total if total > 0 else 0.0
+    return share, int(elongated.sum()), int(vertical.sum())
+
+
+def sideways(quads: np.ndarray) -> bool:
+    """Whether the page's text runs vertically (rotation 90 or 270): most of the length of
+    its elongated lines is vertical (:func:`vertical_share`)."""
+    share, _, vertical = vertical_share(quads)
+    return vertical >= SIDEWAYS_MIN_LINES and share >= SIDEWAYS_SHARE
 
 
 def to_upright(points: np.ndarray, rotation: int, width: int, height: int) -> np.ndarray:
