@@ -61,6 +61,64 @@ def test_skewed_columns_are_read_in_order(engine, degrees, layout):
     assert word_accuracy(found_words(result), page) >= 0.95
 
 
+def detector_inputs(engine, monkeypatch) -> list[tuple[int, ...]]:
+    """The shape of every image the engine's detector is shown, in order."""
+    shapes: list[tuple[int, ...]] = []
+    detect = engine._detect
+
+    def spying(pixels, opts):
+        shapes.append(pixels.shape)
+        return detect(pixels, opts)
+
+    monkeypatch.setattr(engine, "_detect", spying)
+    return shapes
+
+
+def test_a_skewed_page_is_detected_again_turned_level(engine, monkeypatch):
+    """A page skewed by 3.5 degrees: its boxes are found a second time on its pixels turned
+    level (a canvas grown to hold the corners), and the result's boxes are the input's."""
+    page = skew(page_of("narrow_gutter"), 3.5)
+    shapes = detector_inputs(engine, monkeypatch)
+    result = read(engine, page)
+    w, h = page.image.size
+    assert shapes[0] == (h, w, 3) and len(shapes) == 2
+    grown_h, grown_w = shapes[1][:2]
+    assert grown_w > w and grown_h > h
+    assert (result.width, result.height) == (w, h)
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert word_accuracy(found_words(result), page) >= 0.95
+    for line in result.lines:
+        box = np.array(line.box)
+        assert (box >= 0).all() and (box[:, 0] <= w).all() and (box[:, 1] <= h).all()
+
+
+def test_a_level_page_is_detected_once(engine, monkeypatch):
+    shapes = detector_inputs(engine, monkeypatch)
+    read(engine, page_of("narrow_gutter"))
+    assert len(shapes) == 1
+
+
+@pytest.mark.parametrize("rotation", [90, 180])
+def test_a_page_found_upside_down_is_detected_again_upright(engine, rotation, monkeypatch):
+    """Boxes found on a page upside down are not the upright page's: once the page is
+    known to be turned by 90 or 180 degrees, its boxes are found again on its pixels turned
+    upright, as a page at 270 is found from the start."""
+    page = turn(page_of("title_columns_footer"), rotation)
+    turns: list[int] = []
+    detect_upright = engine._detect_upright
+
+    def spying(pixels, turn, opts):
+        turns.append(turn)
+        return detect_upright(pixels, turn, opts)
+
+    monkeypatch.setattr(engine, "_detect_upright", spying)
+    result = read(engine, page)
+    assert result.rotation == rotation
+    assert turns[-1] == rotation
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert word_accuracy(found_words(result), page) >= 0.95
+
+
 @pytest.mark.parametrize("layout", ["title_columns_footer", "narrow_gutter"])
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_turned_pages_are_read_upright(engine, rotation, layout):

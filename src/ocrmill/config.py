@@ -160,9 +160,10 @@ class LayoutOptions:
     # and read block by block, columns top to bottom then left to right; "lines": plain
     # row order (top to bottom, left to right within a row), no blocks.
     mode: Literal["auto", "lines"] = "auto"
-    # "auto": a page turned by 90, 180 or 270 degrees is read upright (boxes stay in the
-    # input's pixels; the record's ``rotation`` says how it was turned); "off": lines are
-    # read as they stand (the line classifier still turns single upside-down lines).
+    # "auto": a page turned by 90, 180 or 270 degrees is read upright, and a skewed one
+    # turned level (boxes stay in the input's pixels; the record's ``rotation`` says how it
+    # was turned); "off": lines are read as they stand (the line classifier still turns
+    # single upside-down lines).
     rotation: Literal["auto", "off"] = "auto"
     # "auto": where a layout model is installed (pipeline/regions.py), the tables it finds
     # are read row by row as one block each, never as columns of text; "off": the layout
