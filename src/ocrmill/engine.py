@@ -376,17 +376,17 @@ class Engine:
         return out
 
     def _straighten(self, page: _Page, turn: int, opts: ReadOptions) -> bool:
-        """Whether the page was turned level: its lines, read as the page stands turned by
-        ``turn``, run more than ``STRAIGHTEN_ABOVE`` off level (see
-        ``pipeline/straighten.py``). Its level pixels then replace the input's, and its
+        """Whether the page was turned level: the lines of a page of text, read as the page
+        stands turned by ``turn``, run one way, more than ``STRAIGHTEN_ABOVE`` off level
+        (see ``pipeline/straighten.level_angle``). Its level pixels then replace the input's, and its
         boxes must be found again. A page read in tiles is left as it is: a second copy of a
         huge page is what tiling avoids."""
         pixels = page.image.pixels
         if not len(page.quads) or tiling.needs_tiles(pixels, opts.tile):
             return False
         h, w = pixels.shape[:2]
-        angle = layout.skew_angle(rotation.to_upright(page.quads, turn, w, h))
-        if abs(angle) <= straighten.STRAIGHTEN_ABOVE:
+        angle = straighten.level_angle(rotation.to_upright(page.quads, turn, w, h))
+        if angle is None:
             return False
         page.level = straighten.straighten(pixels, angle)
         page.image = dataclasses.replace(page.image, pixels=page.level.pixels)

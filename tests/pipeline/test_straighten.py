@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from ocrmill.pipeline.straighten import straighten
+from ocrmill.pipeline.straighten import level_angle, straighten
 
 
 def ruled_page(degrees: float, paper: int = 255) -> np.ndarray:
@@ -56,3 +56,27 @@ def test_what_turns_in_takes_the_papers_colour():
     level = straighten(ruled_page(3.0, paper=200), math.radians(3.0))
     corners = level.pixels[[0, 0, -1, -1], [0, -1, 0, -1]]
     assert (corners == 200).all()
+
+
+def line_quads(angles_degrees, length=600.0, height=30.0) -> np.ndarray:
+    """Line boxes (Nx4x2, clockwise from the top-left), one per angle, stacked down a page."""
+    quads = []
+    for i, degrees in enumerate(angles_degrees):
+        a = math.radians(degrees)
+        along = np.array([math.cos(a), math.sin(a)]) * length
+        across = np.array([-math.sin(a), math.cos(a)]) * height
+        top_left = np.array([100.0, 100.0 + 60.0 * i])
+        quads.append([top_left, top_left + along, top_left + along + across, top_left + across])
+    return np.array(quads)
+
+
+def test_a_page_of_lines_running_one_way_is_turned_by_their_angle():
+    angles = [2.0] * 12 + [1.6, 2.4, -20.0]  # a few off: a stamp, a curled line
+    assert math.degrees(level_angle(line_quads(angles))) == pytest.approx(2.0, abs=0.05)
+
+
+def test_a_level_page_a_few_words_or_lines_at_many_angles_are_left_as_they_stand():
+    assert level_angle(line_quads([0.2] * 20)) is None  # level enough
+    assert level_angle(line_quads([5.0] * 9)) is None  # a photo's few words
+    scattered = [-12.0, -8.0, -5.0, -3.0, 4.0, 6.0, 9.0, 12.0, 15.0, 3.0, 2.0, 7.0]
+    assert level_angle(line_quads(scattered)) is None  # a scene: no one direction

@@ -99,7 +99,8 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--rotation",
         choices=("auto", "off"),
-        help="auto: read pages turned 90/180/270 degrees upright (default); off: as they stand",
+        help="auto: read pages turned 90/180/270 degrees upright and skewed pages level "
+        "(default); off: as they stand",
     )
     group.add_argument(
         "--tables",

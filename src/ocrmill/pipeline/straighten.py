@@ -16,11 +16,21 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ocrmill.pipeline.layout import ELONGATED, line_directions, skew_angle
+
 # Pages skewed by less than this (radians) are read as they stand: at 0.3 degrees a line
 # across a 300-dpi A4 page (2,480 px) rises 13 px, a third of a 10-pt line's height, and the
 # layout levels its boxes itself (pipeline/layout.py). The table model's input is
 # straightened above the same angle (pipeline/regions.py).
 STRAIGHTEN_ABOVE = math.radians(0.3)
+# Only a page of text is turned level: at least this many elongated lines, and this share
+# of their length within AGREE of the page's angle. A photo of a street (ICDAR 2015) has a
+# few words at many angles (at most 9 elongated lines on each of its 50 test images, and
+# the whole image grown by the turn: smaller text for the detector); a skewed scan's lines
+# all run one way (receipts: 12-70 lines, most agreeing within a degree).
+MIN_LINES = 10
+MIN_AGREEMENT = 0.5
+AGREE = math.radians(1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,6 +48,27 @@ class Straightened:
         a box at the level page's edge may reach past the input's)."""
         p = np.asarray(points, dtype=np.float64) @ self.back[:, :2].T + self.back[:, 2]
         return np.clip(p, 0.0, self.size)
+
+
+def level_angle(quads: np.ndarray) -> float | None:
+    """The angle (radians) by which a page whose upright line quads (Nx4x2) are ``quads``
+    should be turned level, or None: level enough (``STRAIGHTEN_ABOVE``), or not a page of
+    text whose lines run one way (``MIN_LINES``, ``MIN_AGREEMENT``)."""
+    if len(quads) < MIN_LINES:
+        return None
+    angle = skew_angle(quads)
+    if abs(angle) <= STRAIGHTEN_ABOVE:
+        return None
+    direction, long_side, short_side = line_directions(quads)
+    lines = (long_side >= ELONGATED * np.maximum(short_side, 1e-6)) & (
+        np.abs(direction) < math.radians(30)
+    )
+    if lines.sum() < MIN_LINES:
+        return None
+    agreeing = lines & (np.abs(direction - angle) <= AGREE)
+    if long_side[agreeing].sum() < MIN_AGREEMENT * long_side[lines].sum():
+        return None
+    return angle
 
 
 def straighten(pixels: np.ndarray, angle: float) -> Straightened:
