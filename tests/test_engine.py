@@ -203,15 +203,20 @@ def test_providers_are_reported(engine):
     # auto on the CPU: per model, the backend measured fastest here (see backends/choice).
     from ocrmill.backends.base import cache_root
     from ocrmill.backends.choice import cached_choice
+    from ocrmill.backends.factory import cpu_candidates
 
-    names = {"onnxruntime": "CPUExecutionProvider", "openvino": "OpenVINO:CPU"}
+    names = {
+        "onnxruntime": "CPUExecutionProvider",
+        "openvino": "OpenVINO:CPU",
+        "openvino-bf16": "OpenVINO:CPU:bf16",
+    }
     backend = engine.config.backend
     for role, path in (
         ("det", engine.files.det),
         ("rec", engine.files.rec),
         ("cls", engine.files.cls),
     ):
-        choice = cached_choice(role, path, backend, cache_root(backend))
+        choice = cached_choice(role, path, backend, cache_root(backend), cpu_candidates(backend))
         expected = choice.backend if choice else "onnxruntime"  # only ONNX Runtime installed
         assert engine.providers[role] == (names[expected],)
 

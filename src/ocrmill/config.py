@@ -230,9 +230,11 @@ class BackendConfig:
     # Intra-op threads per session; 0 lets the backend choose (one per physical core).
     threads: int = 0
     enable_cpu_mem_arena: bool = False
-    # OpenVINO CPU precision: "f32" keeps outputs equal to ONNX Runtime's; "bf16" is
-    # faster on CPUs with AMX but changes low bits (measure before using it).
-    openvino_precision: Literal["f32", "bf16"] = "f32"
+    # OpenVINO CPU precision: "auto": with ``name="auto"``, OpenVINO is timed at bf16 as
+    # well where the CPU computes bf16 natively (AVX512_BF16, AMX), and kept at bf16 where
+    # that is fastest (see backends/choice.py); OpenVINO named: f32. "f32" keeps outputs
+    # equal to ONNX Runtime's to ~1e-5; "bf16" always (slow where the CPU emulates it).
+    openvino_precision: Literal["auto", "f32", "bf16"] = "auto"
     # GPU memory cap per engine in bytes (0: none). ONNX Runtime: the CUDA provider's
     # gpu_mem_limit; torch: set_per_process_memory_fraction of the device's total.
     gpu_mem_limit: int = 0

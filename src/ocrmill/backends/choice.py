@@ -11,6 +11,12 @@ versions, the model file's contents and the thread count. Later engines read it.
 A backend other than ONNX Runtime must be at least ``MIN_GAIN`` faster to be chosen:
 OpenVINO keeps more working memory (recognition: ~300 MiB more over 30 document images),
 and when every model runs on ONNX Runtime a worker never loads OpenVINO at all.
+
+A candidate is a backend at a precision. Where OpenVINO's CPU plugin computes in bf16
+natively (AVX512_BF16 or AMX), it is timed at bf16 too (``openvino-bf16``), unless the
+configuration fixes the precision: on those CPUs bf16 convolutions and matrix products run
+at up to twice the f32 speed, and the page text read that way is measured to stay within
+0.2 CER points of f32 (``benchmarks/results/precision_*.md``).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = ("onnxruntime", "openvino")
+CANDIDATES = ("onnxruntime", "openvino", "openvino-bf16")
 MIN_GAIN = 0.10
 # Input shapes timed per model role (NCHW): a page-sized detector input, recognition
 # batches of the widths a page's lines come in, a classifier batch, the layout model's
@@ -51,6 +57,9 @@ PROBE_SHAPES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
 # Runs per shape, all timed: the first run of a new shape counts, because pages bring
 # new shapes all the time (OpenVINO pays a compilation for each).
 PROBE_RUNS = 3
+# How closely a candidate must reproduce ONNX Runtime's outputs on the probe inputs.
+MIN_ARGMAX_AGREEMENT = 0.98
+MAX_MAP_DIFF = 0.01
 _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
 
 
@@ -95,8 +104,13 @@ def _version(module: str) -> str:
         return "-"
 
 
-def choice_key(role: str, model_path: Path, threads: int) -> str:
-    libs = ",".join(f"{m}={_version(m)}" for m in CANDIDATES)
+def candidate_module(candidate: str) -> str:
+    """The package a candidate runs on (``openvino-bf16``: ``openvino``)."""
+    return candidate.split("-", 1)[0]
+
+
+def choice_key(role: str, model_path: Path, threads: int, candidates: tuple[str, ...]) -> str:
+    libs = ",".join(f"{c}={_version(candidate_module(c))}" for c in candidates)
     return f"{role}|{Path(model_path).name}:{file_digest(model_path)[:16]}|{threads}|{libs}|{cpu_identity()}"
 
 
@@ -151,18 +165,43 @@ class ChoiceCache:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def time_backend(backend: InferenceBackend, role: str, runs: int = PROBE_RUNS) -> float:
-    """Milliseconds ``backend`` takes on ``role``'s probe shapes: per shape the mean of
-    ``runs`` runs (the first included), summed over the shapes."""
+def time_backend(
+    backend: InferenceBackend, role: str, runs: int = PROBE_RUNS
+) -> tuple[float, list[np.ndarray]]:
+    """Milliseconds ``backend`` takes on ``role``'s probe shapes (per shape the mean of
+    ``runs`` runs, the first included, summed over the shapes), and its output on each."""
     rng = np.random.default_rng(0)
     total = 0.0
+    outputs = []
     for shape in PROBE_SHAPES[role]:
         batch = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
         started = time.perf_counter()
         for _ in range(runs):
-            backend.run(batch)
+            out = backend.run(batch)
         total += (time.perf_counter() - started) * 1000.0 / runs
-    return total
+        outputs.append(np.asarray(out))
+    return total, outputs
+
+
+def disagreement(role: str, reference: list[np.ndarray], outputs: list[np.ndarray]) -> str | None:
+    """Why a candidate's probe outputs cannot stand in for the reference's (ONNX Runtime
+    at f32), or None. Outputs must be finite; the recognizer's and classifier's best class
+    must match at ``MIN_ARGMAX_AGREEMENT`` of positions, the detector's map within
+    ``MAX_MAP_DIFF`` on average. OpenVINO 2026.4 at bf16 on an Intel Xeon with AMX (family
+    6 model 167) gave the PP-OCRv6 recognizer NaN at most time steps, and pages read as
+    noise (97 % CER), while its detector read as at f32."""
+    for ref, out in zip(reference, outputs):
+        if not np.isfinite(out).all():
+            return "outputs that are not finite"
+        if ref.shape != out.shape:
+            return f"output shape {out.shape}, not {ref.shape}"
+        if role in ("rec", "cls"):
+            agree = float((ref.argmax(-1) == out.argmax(-1)).mean())
+            if agree < MIN_ARGMAX_AGREEMENT:
+                return f"best class agreeing at {agree:.1%} of positions"
+        elif float(np.abs(ref - out).mean()) > MAX_MAP_DIFF:
+            return f"outputs {float(np.abs(ref - out).mean()):.3g} off on average"
+    return None
 
 
 def pick(timings_ms: dict[str, float]) -> str:
@@ -193,7 +232,7 @@ def choose_cpu_backend(
     """
     if len(installed) == 1:
         return BackendChoice(role, installed[0], "only one installed", {}), load(installed[0])
-    key = choice_key(role, model_path, config.threads)
+    key = choice_key(role, model_path, config.threads, installed)
     with cache.locked():
         cached = cache.get(key)
         if cached is not None and cached[0] in installed:
@@ -207,14 +246,21 @@ def choose_cpu_backend(
         loaded: dict[str, InferenceBackend] = {}
         timings = {}
         error: Exception | None = None
+        reference: list[np.ndarray] | None = None
         for name in installed:
             try:
                 backend = load(name)
-                timings[name] = round(time_backend(backend, role), 1)
+                ms, outputs = time_backend(backend, role)
             except Exception as exc:
                 log.warning("%s cannot run %s (%s); leaving it out", name, model_path, exc)
                 error = exc
                 continue
+            if reference is None:
+                reference = outputs  # the first candidate: ONNX Runtime at f32
+            elif (why := disagreement(role, reference, outputs)) is not None:
+                log.warning("%s reads %s with %s; leaving it out", name, model_path, why)
+                continue
+            timings[name] = round(ms, 1)
             loaded[name] = backend
         if not loaded:
             assert error is not None
@@ -226,10 +272,11 @@ def choose_cpu_backend(
 
 
 def cached_choice(
-    role: str, model_path: Path, config: BackendConfig, folder: Path
+    role: str, model_path: Path, config: BackendConfig, folder: Path, candidates: tuple[str, ...]
 ) -> BackendChoice | None:
-    """What an earlier engine measured for ``role`` with these settings, if anything."""
-    found = ChoiceCache(folder).get(choice_key(role, model_path, config.threads))
+    """What an earlier engine measured for ``role`` among ``candidates`` with these
+    settings, if anything."""
+    found = ChoiceCache(folder).get(choice_key(role, model_path, config.threads, candidates))
     if found is None:
         return None
     return BackendChoice(role, found[0], "cached", found[1])

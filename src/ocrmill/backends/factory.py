@@ -7,6 +7,7 @@ ocrmill stays cheap.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 
 from ocrmill.backends.base import InferenceBackend, cache_root
@@ -68,18 +69,47 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
     name = resolve_backend_name(config, role)
     if name != "auto":
         return _load(name, model_path, config)
-    from ocrmill.backends.choice import CANDIDATES, ChoiceCache, choose_cpu_backend
+    from ocrmill.backends.choice import ChoiceCache, choose_cpu_backend
 
-    installed = tuple(n for n in CANDIDATES if _installed(n))
     _, backend = choose_cpu_backend(
         role,
         model_path,
         config,
-        installed,
+        cpu_candidates(config),
         lambda candidate: _load(candidate, model_path, config),
         ChoiceCache(cache_root(config)),
     )
     return backend
+
+
+def cpu_candidates(config: BackendConfig) -> tuple[str, ...]:
+    """The CPU candidates ``backend="auto"`` times here: the installed backends, and
+    OpenVINO at bf16 too where its CPU plugin computes in bf16 natively and the
+    configuration leaves the precision open (``openvino_precision="auto"``)."""
+    from ocrmill.backends.choice import CANDIDATES, candidate_module
+
+    out = []
+    for candidate in CANDIDATES:
+        if not _installed(candidate_module(candidate)):
+            continue
+        if candidate == "openvino-bf16" and not (
+            config.openvino_precision == "auto" and openvino_has_bf16()
+        ):
+            continue
+        out.append(candidate)
+    return tuple(out)
+
+
+@functools.cache
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin reports bf16 among its capabilities here (it does
+    where the CPU has AVX512_BF16 or AMX)."""
+    try:
+        import openvino as ov
+
+        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    except Exception:  # no plugin, or one that cannot start: f32 only
+        return False
 
 
 def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBackend:
@@ -87,9 +117,11 @@ def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBacken
         from ocrmill.backends.onnx import OnnxBackend
 
         return OnnxBackend(model_path, config)
-    if name == "openvino":
+    if name in ("openvino", "openvino-bf16"):
         from ocrmill.backends.openvino import OpenVinoBackend
 
+        if name == "openvino-bf16":
+            config = dataclasses.replace(config, openvino_precision="bf16")
         return OpenVinoBackend(model_path, config)
     if name == "torch":
         from ocrmill.backends.torch import TorchBackend

@@ -29,10 +29,12 @@ class OpenVinoBackend(InferenceBackend):
         if config.device != "cpu":
             raise ModelError(f"the openvino backend runs on the CPU, not {config.device!r}")
         core = ov.Core()
+        # "auto" is for the CPU choice to settle (backends/choice.py); loaded by name: f32.
+        precision = "bf16" if config.openvino_precision == "bf16" else "f32"
         properties: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
-            "INFERENCE_PRECISION_HINT": config.openvino_precision,
+            "INFERENCE_PRECISION_HINT": precision,
             # Several worker processes share the machine: pinning would stack them all on
             # the same cores.
             "ENABLE_CPU_PINNING": False,
@@ -54,7 +56,9 @@ class OpenVinoBackend(InferenceBackend):
             raise ModelError(f"{self.model_path}: expected one input, found {len(compiled.inputs)}")
         self._outputs = len(compiled.outputs)
         self._request = compiled.create_infer_request()
-        self.providers: tuple[str, ...] = ("OpenVINO:CPU",)
+        # The precision the plugin settled on: bf16 asked for where the CPU lacks it is f32.
+        bf16 = "bfloat16" in str(compiled.get_property("INFERENCE_PRECISION_HINT"))
+        self.providers: tuple[str, ...] = ("OpenVINO:CPU:bf16" if bf16 else "OpenVINO:CPU",)
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         self._request.infer({0: np.ascontiguousarray(batch, dtype=np.float32)})

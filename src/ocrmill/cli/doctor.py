@@ -22,7 +22,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers, which backends really load, and the worker plan."""
     from ocrmill.backends.base import cache_root
     from ocrmill.backends.choice import cached_choice, cpu_identity
-    from ocrmill.backends.factory import cuda_backend_name
+    from ocrmill.backends.factory import cpu_candidates, cuda_backend_name
     from ocrmill.batch.executor_spec import ExecutorSpec, inventory
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
@@ -91,11 +91,16 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         if device == "cpu" and config.backend.name == "auto":
             paths = {"det": engine.files.det, "rec": engine.files.rec, "cls": engine.files.cls}
             for role, path in paths.items():
-                choice = cached_choice(role, path, backend, cache_root(backend))
+                choice = cached_choice(
+                    role, path, backend, cache_root(backend), cpu_candidates(backend)
+                )
                 if choice is None:
                     print(f"  {role} on {threads} thread(s): not measured (one backend installed)")
                     continue
-                precision = backend.openvino_precision if choice.backend == "openvino" else "f32"
+                bf16 = choice.backend == "openvino-bf16" or (
+                    choice.backend == "openvino" and backend.openvino_precision == "bf16"
+                )
+                precision = "bf16" if bf16 else "f32"
                 print(f"  {role} on {threads} thread(s): {choice.describe(precision)}")
     if inv.gpus and gpu_backend is None:
         print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
