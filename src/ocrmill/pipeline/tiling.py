@@ -15,7 +15,8 @@ import numpy as np
 
 from ocrmill.config import DetOptions, TileOptions
 from ocrmill.pipeline import detect
-from ocrmill.pipeline.geometry import order_quad
+from ocrmill.pipeline.geometry import order_quad, rotate_points
+from ocrmill.pipeline.layout import skew_angle
 
 Tile = tuple[int, int, int, int]  # x0, y0, x1, y1 (x1, y1 exclusive)
 
@@ -92,8 +93,9 @@ def merge_tile_boxes(
     inside the other (``contain`` of the smaller one's area: a duplicate, or a piece of a
     line cut at the tile edge), or when they sit on the same text line (vertical overlap at
     least ``same_line`` of the lower box, heights within ``max_height_ratio``) and touch
-    or overlap horizontally (a line cut by a vertical seam). A merged group becomes the
-    minimum-area rectangle around all its points, with the best score.
+    or overlap horizontally (a line cut by a vertical seam), all in the frame that levels
+    the page's lines. A merged group becomes the minimum-area rectangle around all its
+    points, with the best score.
     """
     n = len(quads)
     if n < 2:
@@ -107,6 +109,13 @@ def merge_tile_boxes(
     for b0, b1 in bands_y:
         near |= (y1 >= b0) & (y0 <= b1)
     cand = np.flatnonzero(near)
+    # Compared in the frame that levels the page's lines: on a skewed page a line's upright
+    # bounds are taller than the line and overlap its neighbours' (lines merged into blocks).
+    angle = skew_angle(quads)
+    if angle:
+        flat = rotate_points(quads, angle, (0.0, 0.0))
+        x0, y0 = flat[:, :, 0].min(axis=1), flat[:, :, 1].min(axis=1)
+        x1, y1 = flat[:, :, 0].max(axis=1), flat[:, :, 1].max(axis=1)
     uf = _UnionFind(n)
     heights = np.maximum(y1 - y0, 1.0)
     areas = np.maximum((x1 - x0) * (y1 - y0), 1.0)
