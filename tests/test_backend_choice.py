@@ -131,12 +131,12 @@ def test_a_real_engine_times_both_backends_and_keeps_the_choice(tmp_path):
     if engine._layout is not None:
         loaded["layout"] = engine._layout.providers
     for key, entry in entries.items():
+        role = key.split("|")[0]
         # Every candidate timed, except one whose outputs do not match ONNX Runtime's.
         assert {"onnxruntime", "openvino"} <= set(entry["timings_ms"])
-        assert set(entry["timings_ms"]) <= set(cpu_candidates(engine.config.backend))
+        assert set(entry["timings_ms"]) <= set(cpu_candidates(engine.config.backend, role))
         assert all(ms > 0 for ms in entry["timings_ms"].values())
         assert entry["backend"] == pick(entry["timings_ms"])
-        role = key.split("|")[0]
         assert loaded[role] == (names[entry["backend"]],)
 
 
@@ -147,9 +147,11 @@ def test_openvino_is_timed_at_bf16_where_the_cpu_has_it_and_the_precision_is_ope
 ):
     pytest.importorskip("openvino")
     monkeypatch.setattr("ocrmill.backends.factory.openvino_has_bf16", lambda: native)
-    candidates = cpu_candidates(BackendConfig(openvino_precision=precision))
+    candidates = cpu_candidates(BackendConfig(openvino_precision=precision), "det")
     assert "openvino" in candidates
     assert ("openvino-bf16" in candidates) == (native and precision == "auto")
+    for role in ("rec", "cls", "layout"):  # measured only for the detector
+        assert "openvino-bf16" not in cpu_candidates(BackendConfig(), role)
 
 
 def test_a_new_candidate_is_timed_though_a_choice_without_it_is_cached(tmp_path, model, fake_clock):

@@ -216,7 +216,9 @@ def test_providers_are_reported(engine):
         ("rec", engine.files.rec),
         ("cls", engine.files.cls),
     ):
-        choice = cached_choice(role, path, backend, cache_root(backend), cpu_candidates(backend))
+        choice = cached_choice(
+            role, path, backend, cache_root(backend), cpu_candidates(backend, role)
+        )
         expected = choice.backend if choice else "onnxruntime"  # only ONNX Runtime installed
         assert engine.providers[role] == (names[expected],)
 

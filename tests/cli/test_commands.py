@@ -135,11 +135,17 @@ def test_doctor_names_the_backends_that_really_loaded(capsys):
     out = capsys.readouterr().out
     loaded = re.search(r"engine on cpu: det=(\S+), rec=(\S+), cls=(\S+)\n", out)
     assert loaded, out
-    names = {"openvino": "OpenVINO:CPU", "onnxruntime": "CPUExecutionProvider"}
+    names = {
+        ("openvino", "f32"): "OpenVINO:CPU",
+        ("openvino-bf16", "bf16"): "OpenVINO:CPU:bf16",
+        ("onnxruntime", "f32"): "CPUExecutionProvider",
+    }
     for role, provider in zip(("det", "rec", "cls"), loaded.groups()):
         # The backend the measurement chose (and shows) is the one that loaded.
-        chosen = re.search(rf"  {role} on \d+ thread\(s\): (\w+), f32 \(cached: onnxruntime", out)
-        assert chosen and names[chosen.group(1)] == provider, out
+        chosen = re.search(
+            rf"  {role} on \d+ thread\(s\): ([\w-]+), (\w+) \(cached: onnxruntime", out
+        )
+        assert chosen and names[chosen.groups()] == provider, out
     assert "OpenVINO CPU capabilities: " in out and "FP32" in out
     assert "workers:" in out and "device=cpu" in out
     assert re.search(r"  charset auto: Latin head first.*; rec model \S+-auto-\S+\.onnx\n", out)
