@@ -224,3 +224,22 @@ def test_outputs_must_match_the_reference_to_stand_in_for_it():
     maps = [rng.uniform(0, 1, (1, 1, 64, 64)).astype(np.float32)]
     assert choice.disagreement("det", maps, [m + 0.005 for m in maps]) is None
     assert "off on average" in choice.disagreement("det", maps, [m + 0.05 for m in maps])
+
+
+def test_compiled_models_are_cached_apart_per_cpu(tmp_path, monkeypatch):
+    """A blob compiled on one CPU is never loaded on another (a shared home folder)."""
+    pytest.importorskip("openvino")
+    from ocrmill.backends import openvino as ov_backend
+
+    config = BackendConfig(cache_dir=tmp_path)
+    here = ov_backend.compiled_cache_dir(config)
+    assert here.parent == tmp_path / "openvino"
+    monkeypatch.setattr(choice, "cpu_identity", lambda: "AMD EPYC (family 25 model 17), avx512f")
+    assert ov_backend.compiled_cache_dir(config) != here
+    monkeypatch.undo()
+    from ocrmill.config import ModelPaths
+    from ocrmill.models import resolve_models
+
+    backend = ov_backend.OpenVinoBackend(resolve_models(ModelPaths()).cls, config)
+    assert backend.providers[0].startswith("OpenVINO:CPU")
+    assert any(here.iterdir())  # the compiled blob went to this CPU's folder

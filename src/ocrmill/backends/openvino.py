@@ -41,7 +41,7 @@ class OpenVinoBackend(InferenceBackend):
         }
         if config.threads > 0:
             properties["INFERENCE_NUM_THREADS"] = config.threads
-        cache = cache_root(config) / "openvino"
+        cache = compiled_cache_dir(config)
         try:
             cache.mkdir(parents=True, exist_ok=True)
             core.set_property({"CACHE_DIR": str(cache)})
@@ -81,3 +81,19 @@ class OpenVinoBackend(InferenceBackend):
             str(k): str(self._model.get_rt_info(["framework", k]).astype(str))
             for k in info["framework"]
         }
+
+
+def compiled_cache_dir(config: BackendConfig) -> Path:
+    """Where compiled models are cached: one folder per OpenVINO version and CPU (model,
+    family and vector flags). A home folder is often shared by machines with other CPUs,
+    and a blob compiled on one CPU is not safe on another: on an Intel Xeon with AMX, a
+    recognizer blob compiled at bf16 on another machine read NaN at most time steps, while
+    the same model compiled here read like f32."""
+    import hashlib
+
+    import openvino as ov
+
+    from ocrmill.backends.choice import cpu_identity
+
+    key = hashlib.sha256(f"{ov.__version__}|{cpu_identity()}".encode()).hexdigest()[:16]
+    return cache_root(config) / "openvino" / key
