@@ -187,9 +187,9 @@ def disagreement(role: str, reference: list[np.ndarray], outputs: list[np.ndarra
     """Why a candidate's probe outputs cannot stand in for the reference's (ONNX Runtime
     at f32), or None. Outputs must be finite; the recognizer's and classifier's best class
     must match at ``MIN_ARGMAX_AGREEMENT`` of positions, the detector's map within
-    ``MAX_MAP_DIFF`` on average. OpenVINO 2026.4 at bf16 on an Intel Xeon with AMX (family
-    6 model 167) gave the PP-OCRv6 recognizer NaN at most time steps, and pages read as
-    noise (97 % CER), while its detector read as at f32."""
+    ``MAX_MAP_DIFF`` on average. A recognizer blob OpenVINO had compiled at bf16 elsewhere
+    and cached gave NaN at most time steps on an Intel Xeon with AMX (family 6 model 167),
+    and pages read as noise (97 % CER); this check kept it out."""
     for ref, out in zip(reference, outputs):
         if not np.isfinite(out).all():
             return "outputs that are not finite"

@@ -82,9 +82,9 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
     return backend
 
 
-# The models whose page text was measured to stay within 0.2 CER points at bf16. The
-# recognizer gave NaN at bf16 (the choice's output check rejects it); the layout model at
-# bf16 found a table on a rendered three-column page where at f32 it finds none.
+# The models whose page text was measured to stay within 0.2 CER points at bf16 (an Intel
+# Xeon with AMX). The layout model at bf16 found a table on a rendered three-column page
+# where at f32 it finds none; the recognizer is not measured on whole pages yet.
 BF16_ROLES = ("det",)
 
 
