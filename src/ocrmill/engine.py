@@ -468,8 +468,7 @@ class Engine:
                 p.faced = True
                 # Detected again the right way up: boxes found on the page upside down
                 # are not the upright page's (see _redetect_upright).
-                p.quads = self._detect_upright(p.image.pixels, p.rotation, opts)
-                p.crops = crop_quads(p.image.pixels, p.quads)
+                self._detect_as_turned(p, opts)
 
     def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
         """Doubtful pages the classifier calls upside down are seen turned by 180 degrees
@@ -514,8 +513,7 @@ class Engine:
         a dotted table turned 90 or 180 degrees read at 52 % CER from them, against 6 %
         upright and turned 270, whose boxes are found the right way up."""
         for p in pages:
-            p.quads = self._detect_upright(p.image.pixels, p.rotation, opts)
-            p.crops = crop_quads(p.image.pixels, p.quads)
+            self._detect_as_turned(p, opts)
         crops = [c for p in pages for c in p.crops]
         readings = self._read_crops(crops, opts.rec)
         if opts.cls.enabled and opts.cls.mode == "doubtful":
@@ -526,6 +524,11 @@ class Engine:
         for p in pages:
             p.readings = readings[start : start + len(p.crops)]
             start += len(p.crops)
+
+    def _detect_as_turned(self, page: _Page, opts: ReadOptions) -> None:
+        """The page's boxes and crops found again on its pixels turned by its rotation."""
+        page.quads = self._detect_upright(page.image.pixels, page.rotation, opts)
+        page.crops = crop_quads(page.image.pixels, page.quads)
 
     def _read_crops(self, crops: list[np.ndarray], opts: RecOptions) -> list[Reading]:
         if self._on_cpu:

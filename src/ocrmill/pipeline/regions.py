@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from ocrmill.pipeline.geometry import rotate_points
+from ocrmill.pipeline.straighten import STRAIGHTEN_ABOVE
 
 # The model's classes, in its output order (also in its metadata, ``character``).
 CLASSES = (
@@ -42,10 +43,9 @@ STD = np.array([0.229, 0.224, 0.225], np.float32)
 # A region counts from this score; overlapping regions of a class above this IoU are one.
 MIN_SCORE = 0.5
 NMS_IOU = 0.5
-# A page skewed by more than this (radians; 0.3 degrees, 13 px across a 300-dpi page) is
-# straightened before the model sees it: it learnt from straight pages, and on a page
-# skewed by 3 degrees its table boxes ran hundreds of pixels into the text below.
-STRAIGHTEN_ABOVE = math.radians(0.3)
+# A page skewed by more than STRAIGHTEN_ABOVE (the engine's own threshold for turning a
+# page level) is straightened before the model sees it: it learnt from straight pages, and
+# on a page skewed by 3 degrees its table boxes ran hundreds of pixels into the text below.
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from ocrmill.pipeline.layout import ELONGATED, line_directions, skew_angle
 # Pages skewed by less than this (radians) are read as they stand: at 0.3 degrees a line
 # across a 300-dpi A4 page (2,480 px) rises 13 px, a third of a 10-pt line's height, and the
 # layout levels its boxes itself (pipeline/layout.py). The table model's input is
-# straightened above the same angle (pipeline/regions.py).
+# straightened above this angle too (pipeline/regions.py).
 STRAIGHTEN_ABOVE = math.radians(0.3)
 # Only a page of text is turned level: at least this many elongated lines, and this share
 # of their length within AGREE of the page's angle. A photo of a street (ICDAR 2015) has a
