@@ -282,3 +282,28 @@ def test_gpu_style_warmup_runs_full_batches(engine, monkeypatch):
     finally:
         engine._det, engine._batch_detection = real, False
     assert calls and calls[0][0] == 2 and max(calls[0][2:]) >= 1280
+
+
+@pytest.mark.parametrize("per_shape", [False, True])
+def test_a_recognizer_that_keeps_memory_per_shape_gets_one_line_per_call(engine, per_shape):
+    """OpenVINO's CPU plugin keeps kernels and buffers for every input shape it sees: it
+    is given one line per call, so batch sizes do not multiply its shapes. The text is
+    the same either way."""
+    page = np.asarray(render_page([f"line number {i} of the page" for i in range(8)], size=24))
+    real = engine._rec
+    calls: list[int] = []
+
+    def spy(batch):
+        calls.append(len(batch))
+        return real.run(batch)
+
+    wrapped = WrappedBackend(real, spy)
+    wrapped.memory_per_shape = per_shape
+    engine._rec = wrapped
+    try:
+        text = engine.read(page).text
+    finally:
+        engine._rec = real
+    assert "line number 7 of the page" in text
+    assert len(calls) >= 8 or not per_shape
+    assert (max(calls) == 1) == per_shape

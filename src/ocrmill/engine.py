@@ -534,6 +534,8 @@ class Engine:
         if self._on_cpu:
             limit = min(opts.max_batch_pixels, opts.cpu_max_batch_pixels)
             opts = dataclasses.replace(opts, max_batch_pixels=limit)
+        if self._rec.memory_per_shape:
+            opts = dataclasses.replace(opts, max_batch_size=1)
         run = functools.partial(self._run_rec, latin_below=opts.latin_first_below)
         return recognize.recognize_crops(crops, opts, run, self.vocabulary)
 

@@ -34,6 +34,10 @@ class InferenceBackend(Protocol):
 
     model_path: Path
     providers: tuple[str, ...]
+    # True where the backend keeps compiled kernels and buffers for every input shape it
+    # has seen (OpenVINO's CPU plugin): each batch size multiplies a recognizer's shapes,
+    # so the engine gives such a backend one line per call.
+    memory_per_shape: bool = False
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The model's first output."""

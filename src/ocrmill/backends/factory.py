@@ -83,9 +83,10 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
 
 
 # The models whose page text was measured to stay within 0.2 CER points at bf16 (an Intel
-# Xeon with AMX). The layout model at bf16 found a table on a rendered three-column page
-# where at f32 it finds none; the recognizer is not measured on whole pages yet.
-BF16_ROLES = ("det",)
+# Xeon with AMX; benchmarks/results/docs_ocrmill_rec-bf16_20261206.md and
+# real_pages_rec-bf16_20261206.md). The layout model at bf16 found a table on a rendered
+# three-column page where at f32 it finds none; the classifier is no faster at bf16.
+BF16_ROLES = ("det", "rec")
 
 
 def cpu_candidates(config: BackendConfig, role: str) -> tuple[str, ...]:

@@ -22,6 +22,8 @@ from ocrmill.errors import ModelError
 class OpenVinoBackend(InferenceBackend):
     """One compiled OpenVINO model and its single infer request (one thread only)."""
 
+    memory_per_shape = True
+
     def __init__(self, model_path: Path, config: BackendConfig) -> None:
         import openvino as ov
 
