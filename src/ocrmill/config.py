@@ -110,6 +110,12 @@ class RecOptions:
     # to ``max_batch_size`` crops and ``max_batch_pixels`` input pixels per batch.
     min_width: int = 96
     width_step: int = 16
+    # Buckets per doubling of width: 8 pads a crop by at most ~1/8 of its width. A
+    # recognizer that keeps kernels and buffers per input shape (OpenVINO) gets at most
+    # ``shape_keeping_steps`` per doubling instead: half the shapes, each ~6 MiB and ~20 ms
+    # to compile at bf16 (benchmarks/results/run_throughput_20261206-grid4.md).
+    steps_per_octave: int = 8
+    shape_keeping_steps: int = 4
     max_width: int = 3200
     max_batch_pixels: int = 48 * 320 * 16
     max_batch_size: int = 32
@@ -150,6 +156,14 @@ class RecOptions:
     # of one-word images read right 99 % (4 of 379 dropped, one of them below 0.7 anyway).
     tall_line: float = 0.2
     tall_line_min_score: float = 0.9
+
+    def __post_init__(self) -> None:
+        for name in ("steps_per_octave", "shape_keeping_steps"):
+            value = getattr(self, name)
+            if value < 1 or value & (value - 1):
+                raise ConfigError(
+                    f"rec {name} must be a power of two (1, 2, 4, 8, ...), got {value}"
+                )
 
 
 @dataclass(frozen=True)

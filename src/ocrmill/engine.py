@@ -534,8 +534,9 @@ class Engine:
         if self._on_cpu:
             limit = min(opts.max_batch_pixels, opts.cpu_max_batch_pixels)
             opts = dataclasses.replace(opts, max_batch_pixels=limit)
-        if self._rec.memory_per_shape:
-            opts = dataclasses.replace(opts, max_batch_size=1)
+        if self._rec.memory_per_shape:  # one line per call, on a coarser width grid
+            steps = min(opts.steps_per_octave, opts.shape_keeping_steps)
+            opts = dataclasses.replace(opts, max_batch_size=1, steps_per_octave=steps)
         run = functools.partial(self._run_rec, latin_below=opts.latin_first_below)
         return recognize.recognize_crops(crops, opts, run, self.vocabulary)
 

@@ -43,11 +43,27 @@ def test_rec_width_follows_aspect_ratio_on_a_bucket_grid():
     assert recognize.rec_width(np.zeros((10, 1000, 3), np.uint8), opts) == 800
 
 
+@pytest.mark.parametrize("per_octave", [8, 4, 2])
 @pytest.mark.parametrize("width", [1, 17, 95, 100, 129, 300, 511, 700, 1500, 3000])
-def test_width_bucket_bounds_padding(width):
-    bucket = recognize.width_bucket(width, 16)
+def test_width_bucket_bounds_padding(width, per_octave):
+    bucket = recognize.width_bucket(width, 16, per_octave)
     assert bucket >= width
-    assert bucket - width < max(16, bucket / 8)
+    assert bucket - width < max(16, bucket / per_octave)
+
+
+@pytest.mark.parametrize("per_octave", [8, 4])
+def test_a_coarser_grid_has_about_as_many_widths_per_doubling_as_asked(per_octave):
+    widths = {recognize.width_bucket(w, 16, per_octave) for w in range(1024, 2048)}
+    assert len(widths) == per_octave + 1  # 1024 itself, then per_octave steps up to 2048
+
+
+def test_steps_per_octave_must_be_a_power_of_two():
+    from ocrmill.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="power of two"):
+        RecOptions(steps_per_octave=6)
+    with pytest.raises(ValueError, match="power of two"):
+        recognize.width_bucket(100, 16, 3)
 
 
 def test_batches_hold_one_width_and_respect_caps():

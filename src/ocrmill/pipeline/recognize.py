@@ -49,10 +49,14 @@ class Reading:
 NO_READING = Reading("", 0.0)
 
 
-def width_bucket(width: int, min_step: int = 16) -> int:
-    """Round ``width`` up to a geometric grid (steps of ~1/8 of the width, at least
-    ``min_step``), so padding wastes at most ~12% and few distinct shapes occur."""
-    step = max(min_step, 1 << max(0, width.bit_length() - 4))
+def width_bucket(width: int, min_step: int = 16, per_octave: int = 8) -> int:
+    """Round ``width`` up to a geometric grid of ``per_octave`` steps per doubling (a power
+    of two; at least ``min_step`` px), so padding wastes at most ~1/``per_octave`` of the
+    width and few distinct shapes occur."""
+    if per_octave < 1 or per_octave & (per_octave - 1):
+        raise ValueError(f"steps per octave must be a power of two, got {per_octave}")
+    shift = per_octave.bit_length()  # 8 -> 4: steps of 2**(bit_length - 4)
+    step = max(min_step, 1 << max(0, width.bit_length() - shift))
     return math.ceil(width / step) * step
 
 
@@ -63,7 +67,7 @@ def rec_width(crop: np.ndarray, opts: RecOptions, height: int = REC_HEIGHT) -> i
     the same whether it is recognized alone or batched with others.
     """
     w = min(max(scaled_width(crop, height), opts.min_width), opts.max_width)
-    return min(width_bucket(w, opts.width_step), opts.max_width)
+    return min(width_bucket(w, opts.width_step, opts.steps_per_octave), opts.max_width)
 
 
 def plan_rec_batches(
