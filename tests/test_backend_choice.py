@@ -14,12 +14,16 @@ from ocrmill.config import BackendConfig
 
 
 class FakeBackend:
+    memory_per_shape = False
+
     def __init__(self, name: str, ms: float, clock: list[float]) -> None:
         self.name, self.ms, self.clock = name, ms, clock
         self.providers = (name,)
+        self.batches: list[int] = []
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         self.clock[0] += self.ms / 1000.0
+        self.batches.append(len(batch))
         return batch
 
 
@@ -244,3 +248,17 @@ def test_compiled_models_are_cached_apart_per_cpu(tmp_path, monkeypatch):
     backend = ov_backend.OpenVinoBackend(resolve_models(ModelPaths()).cls, config)
     assert backend.providers[0].startswith("OpenVINO:CPU")
     assert any(here.iterdir())  # the compiled blob went to this CPU's folder
+
+
+@pytest.mark.parametrize("per_shape", [False, True])
+def test_a_recognizer_that_keeps_memory_per_shape_is_timed_one_line_per_call(fake_clock, per_shape):
+    """The probe calls a backend as the engine will: OpenVINO's recognizer gets one line
+    per call (engine._read_crops), so it is timed that way, with the same outputs."""
+    backend = FakeBackend("openvino", 10.0, fake_clock)
+    backend.memory_per_shape = per_shape
+    ms, outputs = choice.time_backend(backend, "rec", runs=1)
+    lines = sum(shape[0] for shape in choice.PROBE_SHAPES["rec"])
+    assert (max(backend.batches) == 1) == per_shape
+    assert len(backend.batches) == (lines if per_shape else len(choice.PROBE_SHAPES["rec"]))
+    assert ms == pytest.approx(10.0 * len(backend.batches))
+    assert [o.shape for o in outputs] == [tuple(s) for s in choice.PROBE_SHAPES["rec"]]
