@@ -93,20 +93,25 @@ def build_scan(labels_path: Path, folder: Path) -> tuple[Path, list[dict]]:
             None,
         ),
     ]
-    pdf = pikepdf.new()
+    info = [
+        {"name": name, "gt": gt, "case_sensitive": case_sensitive, "rendered": rendered}
+        for name, _, gt, case_sensitive, rendered in pages
+    ]
+    return scanned_pdf([image for _, image, *_ in pages], folder / "scan.pdf"), info
+
+
+def scanned_pdf(images: list[Image.Image], out: Path) -> Path:
+    """``out``: one page per image, each embedded losslessly at ``DPI`` (as PNG files
+    beside it)."""
     from ocrmill.outputs.pdf import image_document
 
-    info = []
-    for i, (name, image, gt, case_sensitive, rendered) in enumerate(pages):
-        path = folder / f"page{i}.png"
+    pdf = pikepdf.new()
+    for i, image in enumerate(images):
+        path = out.with_name(f"{out.stem}-{i}.png")
         image.save(path, dpi=(DPI, DPI))
         pdf.pages.extend(image_document(path).pages)
-        info.append(
-            {"name": name, "gt": gt, "case_sensitive": case_sensitive, "rendered": rendered}
-        )
-    out = folder / "scan.pdf"
     pdf.save(out)
-    return out, info
+    return out
 
 
 def build_real_pages(folder: Path, count: int, data_dir: Path) -> tuple[Path, list[dict]]:
@@ -118,27 +123,14 @@ def build_real_pages(folder: Path, count: int, data_dir: Path) -> tuple[Path, li
     english = [p for p in load_set(data_dir) if p.lang == "en"]
     if len(english) < count:
         raise SystemExit(f"only {len(english)} English real pages in {data_dir}, {count} asked")
-    dense = sorted(english, key=lambda p: len(p.gt), reverse=True)[:count]
-    chosen = [p for p in english if p in dense]
-    pdf = pikepdf.new()
-    from ocrmill.outputs.pdf import image_document
-
-    info = []
-    for i, page in enumerate(chosen):
-        path = folder / f"real{i}.png"
-        Image.open(page.image).save(path, dpi=(DPI, DPI))
-        pdf.pages.extend(image_document(path).pages)
-        info.append(
-            {
-                "name": f"{page.id} ({page.split})",
-                "gt": page.gt,
-                "case_sensitive": True,
-                "rendered": None,
-            }
-        )
-    out = folder / "real-pages.pdf"
-    pdf.save(out)
-    return out, info
+    dense = {p.id for p in sorted(english, key=lambda p: len(p.gt), reverse=True)[:count]}
+    chosen = [p for p in english if p.id in dense]  # in the set's order
+    info = [
+        {"name": f"{p.id} ({p.split})", "gt": p.gt, "case_sensitive": True, "rendered": None}
+        for p in chosen
+    ]
+    images = [Image.open(p.image) for p in chosen]
+    return scanned_pdf(images, folder / "real-pages.pdf"), info
 
 
 def layer_texts(path: Path) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from pathlib import Path
+from typing import Literal
 
 from ocrmill.backends.base import InferenceBackend, cache_root
 from ocrmill.config import BackendConfig
@@ -109,15 +110,31 @@ def cpu_candidates(config: BackendConfig, role: str) -> tuple[str, ...]:
 
 
 @functools.cache
-def openvino_has_bf16() -> bool:
-    """Whether OpenVINO's CPU plugin reports bf16 among its capabilities here (it does
-    where the CPU has AVX512_BF16 or AMX)."""
-    try:
-        import openvino as ov
+def openvino_capabilities() -> tuple[str, ...]:
+    """The precisions and features OpenVINO's CPU plugin reports here (``BF16`` only where
+    the CPU computes it natively: AVX512_BF16 or AMX). Raises ImportError without
+    OpenVINO, and the plugin's own error when it cannot start."""
+    import openvino as ov
 
-        return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return tuple(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+
+
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO's CPU plugin reports bf16 among its capabilities here."""
+    try:
+        return "BF16" in openvino_capabilities()
     except Exception:  # no plugin, or one that cannot start: f32 only
         return False
+
+
+def candidate_precision(candidate: str, config: BackendConfig) -> Literal["f32", "bf16"]:
+    """What a CPU candidate computes in: ``openvino-bf16`` in bf16, ``openvino`` in what
+    the configuration names (``auto`` loads it at f32), every other backend in f32."""
+    if candidate == "openvino-bf16" or (
+        candidate == "openvino" and config.openvino_precision == "bf16"
+    ):
+        return "bf16"
+    return "f32"
 
 
 def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBackend:
@@ -128,9 +145,10 @@ def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBacken
     if name in ("openvino", "openvino-bf16"):
         from ocrmill.backends.openvino import OpenVinoBackend
 
-        if name == "openvino-bf16":
-            config = dataclasses.replace(config, openvino_precision="bf16")
-        return OpenVinoBackend(model_path, config)
+        precision = candidate_precision(name, config)
+        return OpenVinoBackend(
+            model_path, dataclasses.replace(config, openvino_precision=precision)
+        )
     if name == "torch":
         from ocrmill.backends.torch import TorchBackend
 

@@ -22,7 +22,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Print what this machine offers, which backends really load, and the worker plan."""
     from ocrmill.backends.base import cache_root
     from ocrmill.backends.choice import cached_choice, cpu_identity
-    from ocrmill.backends.factory import cpu_candidates, cuda_backend_name
+    from ocrmill.backends.factory import candidate_precision, cpu_candidates, cuda_backend_name
     from ocrmill.batch.executor_spec import ExecutorSpec, inventory
     from ocrmill.engine import Engine
     from ocrmill.models import resolve_models
@@ -97,10 +97,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
                 if choice is None:
                     print(f"  {role} on {threads} thread(s): not measured (one backend installed)")
                     continue
-                bf16 = choice.backend == "openvino-bf16" or (
-                    choice.backend == "openvino" and backend.openvino_precision == "bf16"
-                )
-                precision = "bf16" if bf16 else "f32"
+                precision = candidate_precision(choice.backend, backend)
                 print(f"  {role} on {threads} thread(s): {choice.describe(precision)}")
     if inv.gpus and gpu_backend is None:
         print("GPU found but no CUDA backend: pip install onnxruntime-gpu, or 'ocrmill[torch]'")
@@ -112,12 +109,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def openvino_capabilities() -> str | None:
     """The precisions and features OpenVINO's CPU plugin reports here (bf16 only where the
     CPU has it)."""
+    from ocrmill.backends.factory import openvino_capabilities as reported
+
     try:
-        import openvino as ov
+        return ", ".join(reported())
     except ImportError:
         return None
-    try:
-        return ", ".join(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     except Exception as exc:  # a plugin that cannot start says why
         return f"unavailable ({exc})"
 

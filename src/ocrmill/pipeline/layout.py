@@ -137,19 +137,27 @@ def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:
     return float(values[order][np.searchsorted(cum, cum[-1] / 2)])
 
 
+def voting_lines(quads: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each upright line quad (Nx4x2): its direction, its length, and whether it votes
+    on the page's skew: elongated (``ELONGATED``) and within 30 degrees of horizontal
+    (vertical text and noise do not vote)."""
+    direction, long_side, short_side = line_directions(quads)
+    votes = (long_side >= ELONGATED * np.maximum(short_side, 1e-6)) & (
+        np.abs(direction) < math.radians(30)
+    )
+    return direction, long_side, votes
+
+
 def skew_angle(quads: np.ndarray) -> float:
     """The page's dominant text angle (radians) from its upright line quads: the median of
-    the elongated lines' directions, weighted by length; 0 without such lines. Lines more
-    than 30 degrees off horizontal (vertical text, noise) do not vote."""
+    the voting lines' directions (``voting_lines``), weighted by length; 0 without such
+    lines."""
     if len(quads) == 0:
         return 0.0
-    angle, long_side, short_side = line_directions(quads)
-    use = (long_side >= ELONGATED * np.maximum(short_side, 1e-6)) & (
-        np.abs(angle) < math.radians(30)
-    )
-    if not use.any():
+    direction, length, votes = voting_lines(quads)
+    if not votes.any():
         return 0.0
-    return _weighted_median(angle[use], long_side[use])
+    return _weighted_median(direction[votes], length[votes])
 
 
 def cross_grain(quads: np.ndarray, angle: float) -> np.ndarray:

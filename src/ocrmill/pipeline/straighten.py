@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ocrmill.pipeline.layout import ELONGATED, line_directions, skew_angle
+from ocrmill.pipeline.layout import skew_angle, voting_lines
 
 # Pages skewed by less than this (radians) are read as they stand: at 0.3 degrees a line
 # across a 300-dpi A4 page (2,480 px) rises 13 px, a third of a 10-pt line's height, and the
@@ -59,10 +59,7 @@ def level_angle(quads: np.ndarray) -> float | None:
     angle = skew_angle(quads)
     if abs(angle) <= STRAIGHTEN_ABOVE:
         return None
-    direction, long_side, short_side = line_directions(quads)
-    lines = (long_side >= ELONGATED * np.maximum(short_side, 1e-6)) & (
-        np.abs(direction) < math.radians(30)
-    )
+    direction, long_side, lines = voting_lines(quads)
     if lines.sum() < MIN_LINES:
         return None
     agreeing = lines & (np.abs(direction - angle) <= AGREE)
