@@ -111,6 +111,53 @@ def test_openvino_reads_model_metadata():
     assert len(rec.metadata()["character"].splitlines()) > 18000
 
 
+def test_openvino_imports_a_cached_model_without_reading_its_file(monkeypatch, tmp_path):
+    """With a compiled blob in the cache the ONNX file is not parsed; metadata reads it once."""
+    pytest.importorskip("openvino")
+    import openvino as ov
+
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.models import shipped_model_dir
+
+    rec = shipped_model_dir() / "PP-OCRv6_rec_small.onnx"
+    config = BackendConfig(name="openvino", cache_dir=tmp_path)
+    OpenVinoBackend(rec, config)  # compiles and fills the cache
+    reads: list[str] = []
+    real_read = ov.Core.read_model
+
+    def counting_read(core, model, *args, **kwargs):
+        reads.append(str(model))
+        return real_read(core, model, *args, **kwargs)
+
+    monkeypatch.setattr(ov.Core, "read_model", counting_read)
+    backend = OpenVinoBackend(rec, config)
+    assert reads == []
+    assert len(backend.metadata()["character"].splitlines()) > 18000
+    assert len(backend.metadata()["character"].splitlines()) > 18000
+    assert reads == [str(rec)]
+
+
+def test_openvino_compiles_again_a_model_file_replaced_in_place(tmp_path):
+    """The cache finds blobs by path: a different model at the same path must not load the
+    old blob."""
+    pytest.importorskip("openvino")
+    import shutil
+
+    import numpy as np
+
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.models import shipped_model_dir
+
+    config = BackendConfig(name="openvino", cache_dir=tmp_path / "cache")
+    path = tmp_path / "model.onnx"
+    shutil.copy(shipped_model_dir() / "ch_ppocr_mobile_v2.0_cls_mobile.onnx", path)
+    cls_out = OpenVinoBackend(path, config).run(np.zeros((1, 3, 48, 192), np.float32))
+    assert cls_out.shape == (1, 2)
+    shutil.copy(shipped_model_dir() / "PP-OCRv6_det_small.onnx", path)
+    det_out = OpenVinoBackend(path, config).run(np.zeros((1, 3, 64, 96), np.float32))
+    assert det_out.shape == (1, 1, 64, 96)
+
+
 def test_openvino_refuses_a_gpu_device():
     pytest.importorskip("openvino")
     from ocrmill.backends.openvino import OpenVinoBackend
