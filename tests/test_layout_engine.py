@@ -11,7 +11,7 @@ from benchmarks.rendered_pages import LAYOUTS, render_layout, skew, turn
 
 from ocrmill.config import LayoutOptions, load_config
 from ocrmill.models import shipped_layout_model
-from ocrmill.pipeline.rotation import to_upright
+from ocrmill.pipeline.rotation import PROBE_LINES, to_upright
 from ocrmill.results import PageResult, result_from_json, result_to_json
 
 from .conftest import render_page
@@ -192,6 +192,44 @@ def test_a_sideways_page_is_read_once(engine, rotation, monkeypatch):
     assert result.rotation == rotation
     assert cer(result.text, page.text) <= 0.01, result.text
     assert sum(rows) <= 1.1 * len(result.lines)
+
+
+def test_an_upside_down_page_is_read_once(engine, monkeypatch):
+    # The page's longest lines are read first; they read doubtful, the classifier calls
+    # the page upside down, and it is detected again upright before the rest is read: its
+    # lines are not read as they stand, then turned, then detected and read again.
+    page = turn(page_of("title_columns_footer"), 180)
+    rows = recognized_rows(engine, monkeypatch)
+    result = read(engine, page)
+    assert result.rotation == 180
+    assert cer(result.text, page.text) <= 0.01, result.text
+    assert sum(rows) <= 1.1 * len(result.lines) + PROBE_LINES
+
+
+@pytest.mark.parametrize("rotation", [90, 270])
+def test_a_sideways_page_the_classifier_is_clear_on_is_detected_twice(
+    engine, rotation, monkeypatch
+):
+    # Once as it stands, once the right way up: 90 and 270 are told apart on the boxes
+    # found first, so a page at 90 is not detected at 270 on the way.
+    page = turn(page_of("title_columns_footer"), rotation)
+    shapes = detector_inputs(engine, monkeypatch)
+    result = read(engine, page)
+    assert result.rotation == rotation
+    assert len(shapes) == 2
+    assert cer(result.text, page.text) <= 0.01, result.text
+
+
+def test_a_wrong_call_on_an_upright_page_is_undone(engine, monkeypatch):
+    # Probe lines called doubtful and a classifier calling every page upside down turn an
+    # upright page over before it is read; it then reads doubtful, and the recognizer
+    # turns it back.
+    page = page_of("title_columns_footer")
+    monkeypatch.setattr("ocrmill.engine.rotation.doubtful", lambda readings: True)
+    monkeypatch.setattr("ocrmill.engine.rotation.upside_down", lambda share, windows: True)
+    result = read(engine, page)
+    assert result.rotation == 0
+    assert cer(result.text, page.text) <= 0.01, result.text
 
 
 def test_a_wrong_call_on_a_sideways_page_is_undone(engine, monkeypatch):

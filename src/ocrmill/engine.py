@@ -79,6 +79,9 @@ log = logging.getLogger(__name__)
 # pages of similar size share a batch; at most this many pages per detector call.
 DET_BUCKET = 128
 DET_MAX_BATCH = 8
+# The longest boxes of a page found sideways that the classifier looks at to tell 90 from
+# 270 degrees before the page is detected again the right way up.
+SIDEWAYS_CHECK_LINES = 16
 _NO_QUADS = np.zeros((0, 4, 2), np.float32)
 
 
@@ -97,6 +100,7 @@ class _Page:
     readings: list[Reading] = field(default_factory=list)
     rotation: int = 0
     faced: bool = False  # a sideways page the classifier turned over before it was read
+    faces_known: bool = False  # the sideways page's turn (90 or 270) is settled
     # A skewed page is read turned level (``image`` then holds the level pixels); the
     # result's boxes are mapped back to the input's pixels through this.
     level: straighten.Straightened | None = None
@@ -358,6 +362,8 @@ class Engine:
                 if opts.layout.rotation == "auto":
                     t1 = time.perf_counter()
                     turn = 270 if rotation.sideways(page.quads) else 0  # may become 90
+                    if turn and opts.cls.enabled:
+                        turn = self._sideways_turn(page, opts)
                     if self._straighten(page, turn, opts) or turn:
                         page.quads = self._detect_upright(page.image.pixels, turn, opts)
                         page.rotation = turn
@@ -374,6 +380,20 @@ class Engine:
                 continue
             out.append(page)
         return out
+
+    def _sideways_turn(self, page: _Page, opts: ReadOptions) -> int:
+        """The turn of a page found sideways, from the classifier's look at its longest
+        boxes as found on the page as it stands: 90 or 270 where that is clear, so the page
+        is detected again once, the right way up; otherwise 270, settled before reading by
+        :meth:`_face_sideways_pages` on the boxes found at 270 (the detector finds a
+        sideways page's lines less well)."""
+        longest = rotation.longest_boxes(page.quads, SIDEWAYS_CHECK_LINES)
+        crops = crop_quads(page.image.pixels, longest)
+        turn = rotation.sideways_turn(*classify.turned_share(crops, opts.cls, self._run_cls))
+        if turn is None:
+            return 270
+        page.faced, page.faces_known = turn == 90, True
+        return turn
 
     def _straighten(self, page: _Page, turn: int, opts: ReadOptions) -> bool:
         """Whether the page was turned level: the lines of a page of text, read as the page
@@ -420,8 +440,11 @@ class Engine:
         weights = np.array([c.shape[1] / max(c.shape[0], 1) for c in crops], dtype=np.float64)
         share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
         t0 = time.perf_counter()
+        probed: dict[int, Reading] = {}  # readings made before the rest, by crop index
         if opts.layout.rotation == "auto" and opts.cls.enabled:
             self._face_sideways_pages(pages, opts)  # may detect a page again
+            if opts.cls.mode == "doubtful":
+                probed = self._face_upside_down_pages(pages, opts)  # likewise
             crops = [c for p in pages for c in p.crops]
             owners = [i for i, p in enumerate(pages) for _ in p.crops]
         flips: list[bool] = []
@@ -430,7 +453,9 @@ class Engine:
             crops = [classify.rotate_180(c) if f else c for c, f in zip(crops, flips)]
         cls_ms = _ms(t0)
         t1 = time.perf_counter()
-        readings = self._read_crops(crops, opts.rec)
+        rest = [i for i in range(len(crops)) if i not in probed]
+        read = dict(zip(rest, self._read_crops([crops[i] for i in rest], opts.rec)))
+        readings = [probed[i] if i in probed else read[i] for i in range(len(crops))]
         readings = (
             [dataclasses.replace(r, flipped=True) if f else r for r, f in zip(readings, flips)]
             if flips
@@ -461,6 +486,8 @@ class Engine:
         once, the right way up, instead of read upside down, found doubtful and read again.
         A wrong call is undone after reading (see :meth:`_turn_upside_down_pages`)."""
         for p in pages:
+            if p.faces_known:
+                continue
             if p.rotation in (90, 270) and rotation.upside_down(
                 *classify.turned_share(p.crops, opts.cls, self._run_cls)
             ):
@@ -469,6 +496,34 @@ class Engine:
                 # Detected again the right way up: boxes found on the page upside down
                 # are not the upright page's (see _redetect_upright).
                 self._detect_as_turned(p, opts)
+
+    def _face_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> dict[int, Reading]:
+        """Before the rest is read: the longest lines of each page that stands as detected
+        are read (``rotation.probe_lines``). A page they read doubtful on and that the
+        classifier calls upside down is turned over and detected again now, so its lines
+        are read once, the right way up (a wrong call is undone after reading, as for any
+        page, by :meth:`_turn_upside_down_pages`). Returns the readings of the other pages'
+        probe lines, by their index among all the pages' crops, to keep."""
+        probes = {k: rotation.probe_lines(p.crops) for k, p in enumerate(pages) if p.rotation == 0}
+        crops = [pages[k].crops[i] for k, lines in probes.items() for i in lines]
+        if not crops:
+            return {}
+        found = iter(self._read_crops(crops, opts.rec))
+        readings = {k: {i: next(found) for i in lines} for k, lines in probes.items()}
+        for k, by_line in readings.items():
+            p = pages[k]
+            if rotation.doubtful(list(by_line.values())) and rotation.upside_down(
+                *classify.turned_share(p.crops, opts.cls, self._run_cls)
+            ):
+                p.rotation = 180
+                self._detect_as_turned(p, opts)
+                by_line.clear()  # its crops are new
+        kept: dict[int, Reading] = {}
+        start = 0
+        for k, p in enumerate(pages):
+            kept.update((start + i, r) for i, r in readings.get(k, {}).items())
+            start += len(p.crops)
+        return kept
 
     def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
         """Doubtful pages the classifier calls upside down are seen turned by 180 degrees

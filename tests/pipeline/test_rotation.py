@@ -94,6 +94,34 @@ def test_upside_down_needs_a_clear_share_over_enough_windows():
     assert not rotation.upside_down(0.99, 2)
 
 
+def test_sideways_turn_is_settled_only_when_the_classifier_is_clear():
+    assert rotation.sideways_turn(0.9, 40) == 90
+    assert rotation.sideways_turn(0.1, 40) == 270
+    assert rotation.sideways_turn(0.5, 40) is None  # in between: looked at again at 270
+    assert rotation.sideways_turn(0.72, 64) is None
+    assert rotation.sideways_turn(0.0, 2) is None  # too few windows to tell
+    assert rotation.sideways_turn(1.0, 2) is None
+
+
+def test_probe_lines_are_the_longest_in_page_order():
+    crops = [np.zeros((20, w, 3), np.uint8) for w in (100, 400, 50, 300, 400, 10)]
+    assert rotation.probe_lines(crops, 3) == [1, 3, 4]
+    assert rotation.probe_lines(crops[:2], 8) == [0, 1]
+    assert rotation.probe_lines([], 8) == []
+    tall = [np.zeros((40, 200, 3), np.uint8), np.zeros((10, 150, 3), np.uint8)]
+    assert rotation.probe_lines(tall, 1) == [1]  # by width at a common height
+
+
+def test_longest_boxes_come_longest_first_whatever_their_direction():
+    def box(x, y, w, h):
+        return [[x, y], [x + w, y], [x + w, y + h], [x, y + h]]
+
+    quads = np.array([box(0, 0, 100, 10), box(0, 20, 10, 300), box(0, 40, 200, 12)], np.float32)
+    assert rotation.longest_boxes(quads, 2).tolist() == [quads[1].tolist(), quads[2].tolist()]
+    assert len(rotation.longest_boxes(quads, 10)) == 3
+    assert rotation.longest_boxes(np.zeros((0, 4, 2), np.float32), 4).shape == (0, 4, 2)
+
+
 def test_confirmed_when_most_text_reads_best_as_the_turned_page_stands():
     good = [reading("The quick brown fox", 0.97), reading("jumps", 0.6, flipped=True)]
     assert rotation.confirmed(good)

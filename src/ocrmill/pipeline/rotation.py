@@ -56,6 +56,10 @@ DOUBTFUL_PAGE = 0.85
 TURN_MIN_CHARS = 12
 TURN_SHARE = 0.75
 TURN_MIN_WINDOWS = 3
+# A page that stands as detected has this many of its longest lines read first: where they
+# read doubtful and the classifier calls the page upside down, it is turned over before
+# the rest is read (see :func:`probe_lines`).
+PROBE_LINES = 8
 
 
 def vertical_share(quads: np.ndarray) -> tuple[float, int, int]:
@@ -140,6 +144,37 @@ def confirmed(readings: Sequence[Reading]) -> bool:
     confidence) now reads best as the turned page stands."""
     share, chars = upright_share(readings)
     return chars >= TURN_MIN_CHARS and share >= TURN_SHARE
+
+
+def probe_lines(crops: Sequence[np.ndarray], count: int = PROBE_LINES) -> list[int]:
+    """The indices of a page's ``count`` longest lines (by width at a common height), in
+    page order: read before the rest, they tell whether the page may stand upside down.
+    An upside-down page is then turned over and detected again before its other lines are
+    read, instead of being read whole, found doubtful, and detected and read again."""
+    widths = [c.shape[1] / max(c.shape[0], 1) for c in crops]
+    longest = sorted(range(len(crops)), key=lambda i: -widths[i])[:count]
+    return sorted(longest)
+
+
+def longest_boxes(quads: np.ndarray, count: int) -> np.ndarray:
+    """The ``count`` boxes of ``quads`` (Nx4x2) with the longest long side, longest first:
+    enough of a page's text for the classifier, cut without cutting every line."""
+    q = np.asarray(quads, dtype=np.float64).reshape(-1, 4, 2)
+    sides = np.linalg.norm(q - np.roll(q, -1, axis=1), axis=2)  # N x 4
+    return np.asarray(quads)[np.argsort(-sides.max(axis=1), kind="stable")[:count]]
+
+
+def sideways_turn(turned_share: float, windows: int) -> int | None:
+    """A sideways page's turn from the classifier's look at the lines found on it as it
+    stands, each cut as if the page were turned by 270 degrees: 90 where it clearly calls
+    them upside down (``upside_down``), 270 where it clearly does not (a share of at most
+    1 - ``TURN_SHARE``), and None in between: the page is then detected again at 270 and
+    its better boxes looked at before reading."""
+    if upside_down(turned_share, windows):
+        return 90
+    if windows >= TURN_MIN_WINDOWS and turned_share <= 1.0 - TURN_SHARE:
+        return 270
+    return None
 
 
 def upside_down(turned_share: float, windows: int) -> bool:
