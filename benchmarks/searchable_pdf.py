@@ -21,7 +21,10 @@ text-layer box (pdfium's character boxes joined) has IoU >= 0.5 with the glyph b
 peak RSS of each. `--document real-pages` reads a dense document instead: the `--real-count`
 English pages of the real-page set (`benchmarks/real_pages.py`, built with its `--build`)
 with the most ground-truth text, in the set's order, each embedded losslessly at 300 dpi;
-their CER is against the set's reading-order ground truth. OCRmyPDF is found on PATH or at `--ocrmypdf`; without it, its columns
+their CER is against the set's reading-order ground truth. `--document turned-brochure`
+reads six copies of one dense scanned page of that set (a two-column product brochure, ~700
+words): upright, turned by 90, 180 and 270 degrees, and skewed by +3 and -3 degrees, which
+is what a document fed through a scanner in every orientation costs. OCRmyPDF is found on PATH or at `--ocrmypdf`; without it, its columns
 say why.
 """
 
@@ -112,6 +115,28 @@ def scanned_pdf(images: list[Image.Image], out: Path) -> Path:
         pdf.pages.extend(image_document(path).pages)
     pdf.save(out)
     return out
+
+
+BROCHURE = "linn-brochure"
+BROCHURE_VARIANTS = ("upright", "turn 90", "turn 180", "turn 270", "skew +3", "skew -3")
+
+
+def build_turned_brochure(folder: Path, data_dir: Path) -> tuple[Path, list[dict]]:
+    """A scanned PDF of the real-page set's brochure in ``BROCHURE_VARIANTS`` and, per page,
+    its name and ground truth (the same text on every page)."""
+    from benchmarks.layout import variant_image
+    from benchmarks.real_pages import load_set
+
+    pages = load_set(data_dir, ids=[BROCHURE])
+    if not pages:
+        raise SystemExit(f"{BROCHURE} not in {data_dir} (python -m benchmarks.real_pages --build)")
+    image = Image.open(pages[0].image)
+    images = [Image.fromarray(variant_image(image, v)[0]) for v in BROCHURE_VARIANTS]
+    info = [
+        {"name": f"{BROCHURE} {v}", "gt": pages[0].gt, "case_sensitive": True, "rendered": None}
+        for v in BROCHURE_VARIANTS
+    ]
+    return scanned_pdf(images, folder / "turned-brochure.pdf"), info
 
 
 def build_real_pages(folder: Path, count: int, data_dir: Path) -> tuple[Path, list[dict]]:
@@ -253,9 +278,10 @@ def main() -> None:
     parser.add_argument("--memory", action="store_true", help="also 5 vs 500 pages")
     parser.add_argument(
         "--document",
-        choices=("four-pages", "real-pages"),
+        choices=("four-pages", "real-pages", "turned-brochure"),
         default="four-pages",
-        help="the 4-page scan (default) or a dense document of real pages",
+        help="the 4-page scan (default), a dense document of real pages, or one dense page "
+        "in six orientations",
     )
     parser.add_argument("--real-count", type=int, default=20, help="pages of --document real-pages")
     parser.add_argument(
@@ -273,6 +299,8 @@ def main() -> None:
     try:
         if args.document == "real-pages":
             scan, pages = build_real_pages(folder, args.real_count, args.real_data)
+        elif args.document == "turned-brochure":
+            scan, pages = build_turned_brochure(folder, args.real_data)
         else:
             scan, pages = build_scan(args.labels, folder)
         extra = shlex.split(args.ocrmill_args)
