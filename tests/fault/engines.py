@@ -14,7 +14,9 @@ chunk holds one, so a page can have a real size) with a command:
   worker (out of GPU memory), ``TEXT`` read on a CPU worker.
 
 With ``FAKE_ENGINE_READ_LOG=PATH`` in the environment, every input's name is appended to
-``PATH`` as it is read (one line each), so a test can check the order inputs were read in.
+``PATH`` as it is read (one line each), so a test can check the order inputs were read in;
+with ``FAKE_ENGINE_BATCH_LOG=PATH``, the size of every batch the engine is given. A rendered
+page (a PDF page, pixels) reads as ``page WIDTHxHEIGHT``.
 
 Workers import this module by the factory path ``tests.fault.engines:fake_engine``.
 """
@@ -32,6 +34,7 @@ from ocrmill.results import PageFailure, PageResult, TextLine
 
 _LEAKED: list[bytearray] = []
 READ_LOG_ENV = "FAKE_ENGINE_READ_LOG"
+BATCH_LOG_ENV = "FAKE_ENGINE_BATCH_LOG"
 GATE_TIMEOUT_S = 120.0
 
 
@@ -73,6 +76,10 @@ class FakeEngine:
         pass
 
     def _read_one(self, source: Any, name: str) -> PageResult | PageFailure:
+        pixels = getattr(source, "pixels", source)  # a rendered page: a DecodedImage
+        if hasattr(pixels, "shape"):
+            height, width = pixels.shape[:2]
+            source = f"ok:page {width}x{height}".encode()
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
         if data.startswith(b"\x89PNG"):
             data = _png_text(data, "command").encode()
@@ -118,6 +125,10 @@ class FakeEngine:
 
     def read_many(self, images: Any, *, options: Any = None, names: Any = None) -> list[Any]:
         names = names or [str(i) for i in images]
+        log = os.environ.get(BATCH_LOG_ENV)
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write(f"{len(images)}\n")
         return [self._read_one(src, name) for src, name in zip(images, names)]
 
 

@@ -297,6 +297,45 @@ def test_gpu_out_of_memory_without_a_cpu_worker_is_a_resource_limit_record():
         assert "gpu_oom_to_cpu" not in pool.metrics()["restarts"]
 
 
+def test_a_cpu_worker_gets_the_pages_of_a_document_one_at_a_time(tmp_path, monkeypatch):
+    """Pages queued behind a busy worker: the images go in one batch, each PDF page alone."""
+    import pikepdf
+
+    from tests.fault.engines import BATCH_LOG_ENV
+
+    doc = tmp_path / "doc.pdf"
+    pdf = pikepdf.new()
+    for _ in range(3):
+        pdf.add_blank_page(page_size=(72, 36))
+    pdf.save(doc)
+    batches = tmp_path / "batches.log"
+    gate = tmp_path / "gate"
+    monkeypatch.setenv(BATCH_LOG_ENV, str(batches))
+    with make_pool(workers=1, max_batch=4) as pool:
+        wait_until(lambda: pool.metrics()["ready"])
+        first = pool.submit(task(pool, f"wait:{gate}:first"))
+        wait_until(lambda: pool.metrics()["in_flight"] == 1 and not pool.metrics()["queue_depth"])
+        pages = [
+            pool.submit(
+                Task(
+                    id=pool.new_task_id(),
+                    source=str(doc),
+                    name="doc.pdf",
+                    kind="pdf",
+                    page=i,
+                    pdf_dpi=72,
+                )
+            )
+            for i in range(3)
+        ]
+        images = [pool.submit(task(pool, f"ok:image{i}")) for i in range(3)]
+        gate.touch()
+        assert texts([first, *pages, *images]) == ["first"] + ["page 72x36"] * 3 + [
+            f"image{i}" for i in range(3)
+        ]
+    assert batches.read_text().split() == ["1", "1", "1", "1", "3"]
+
+
 def test_few_tasks_are_shared_among_idle_workers():
     """Two slow tasks and two idle workers: one each, not both in one worker's batch."""
     with make_pool(workers=2, max_batch=4) as pool:

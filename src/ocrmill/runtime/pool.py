@@ -83,7 +83,8 @@ class PoolConfig:
     max_tasks_per_worker: int | None = None
     max_worker_rss_bytes: int | None = None
     queue_size: int = 64  # tasks accepted but not yet handed to a worker
-    # Tasks handed to one worker at once (its engine batches recognition across them).
+    # Tasks handed to one worker at once (its engine batches recognition across them); a
+    # CPU worker gets the pages of documents one at a time.
     max_batch: int = 4
     # The same for GPU workers: a GPU needs big batches to be busy (detection is batched by
     # shape bucket there too).
@@ -94,6 +95,15 @@ class PoolConfig:
     warmup: bool = True
     # Consecutive worker deaths before becoming ready, after which the pool gives up.
     max_start_failures: int = 3
+
+
+def _alone(pending: _Pending, on_gpu: bool) -> bool:
+    """Whether a task goes to a CPU worker alone: a page of a document (a PDF page, a frame
+    of a multi-page TIFF) is big (a letter page at 300 dpi is 8.4 megapixels), and on a CPU
+    a batch of pages reads no faster than its pages one by one: ``ocrmill pdf`` on 20 dense
+    pages at 300 dpi peaked at 858 against 978 MiB with 4 pages a batch, in the same time
+    (``benchmarks/results/searchable_pdf_20261206-real20-pages-alone.md``, ``-real20-turns.md``)."""
+    return not on_gpu and pending.task.page is not None
 
 
 @dataclass
@@ -549,12 +559,13 @@ class WorkerPool:
             limit = max(1, min(limit, -(-(len(self._pending) + 1) // max(1, idle))))
             idle -= 1
             solo = self._ledger.is_solo
-            if not (solo(first.task.id) or first.cpu_only):
+            if not (solo(first.task.id) or first.cpu_only or _alone(first, on_gpu)):
                 while (
                     self._pending
                     and len(batch) < limit
                     and not solo(self._pending[0].task.id)
                     and not self._pending[0].cpu_only
+                    and not _alone(self._pending[0], on_gpu)
                 ):
                     batch.append(self._pending.popleft())
             batch = [
