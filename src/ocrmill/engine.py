@@ -441,17 +441,18 @@ class Engine:
         share = np.bincount(owners, weights=weights, minlength=len(pages)) / weights.sum()
         t0 = time.perf_counter()
         probed: dict[int, Reading] = {}  # readings made before the rest, by crop index
+        probe_ms = 0.0  # their reading time: the pages' recognition, not classification
         if opts.layout.rotation == "auto" and opts.cls.enabled:
             self._face_sideways_pages(pages, opts)  # may detect a page again
             if opts.cls.mode == "doubtful":
-                probed = self._face_upside_down_pages(pages, opts)  # likewise
+                probed, probe_ms = self._face_upside_down_pages(pages, opts)  # likewise
             crops = [c for p in pages for c in p.crops]
             owners = [i for i, p in enumerate(pages) for _ in p.crops]
         flips: list[bool] = []
         if opts.cls.enabled and opts.cls.mode == "always":
             flips = classify.upside_down_flags(crops, opts.cls, self._run_cls)
             crops = [classify.rotate_180(c) if f else c for c, f in zip(crops, flips)]
-        cls_ms = _ms(t0)
+        cls_ms = _ms(t0) - probe_ms
         t1 = time.perf_counter()
         rest = [i for i in range(len(crops)) if i not in probed]
         read = dict(zip(rest, self._read_crops([crops[i] for i in rest], opts.rec)))
@@ -461,7 +462,7 @@ class Engine:
             if flips
             else readings
         )
-        rec_ms = _ms(t1)
+        rec_ms = _ms(t1) + probe_ms
         if opts.cls.enabled and opts.cls.mode == "doubtful":
             t2 = time.perf_counter()
             classify.reread_upside_down(
@@ -497,18 +498,23 @@ class Engine:
                 # are not the upright page's (see _redetect_upright).
                 self._detect_as_turned(p, opts)
 
-    def _face_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> dict[int, Reading]:
+    def _face_upside_down_pages(
+        self, pages: list[_Page], opts: ReadOptions
+    ) -> tuple[dict[int, Reading], float]:
         """Before the rest is read: the longest lines of each page that stands as detected
         are read (``rotation.probe_lines``). A page they read doubtful on and that the
         classifier calls upside down is turned over and detected again now, so its lines
         are read once, the right way up (a wrong call is undone after reading, as for any
         page, by :meth:`_turn_upside_down_pages`). Returns the readings of the other pages'
-        probe lines, by their index among all the pages' crops, to keep."""
+        probe lines, by their index among all the pages' crops, to keep, and the
+        milliseconds spent reading the probe lines."""
         probes = {k: rotation.probe_lines(p.crops) for k, p in enumerate(pages) if p.rotation == 0}
         crops = [pages[k].crops[i] for k, lines in probes.items() for i in lines]
         if not crops:
-            return {}
+            return {}, 0.0
+        t0 = time.perf_counter()
         found = iter(self._read_crops(crops, opts.rec))
+        read_ms = _ms(t0)
         readings = {k: {i: next(found) for i in lines} for k, lines in probes.items()}
         for k, by_line in readings.items():
             p = pages[k]
@@ -523,7 +529,7 @@ class Engine:
         for k, p in enumerate(pages):
             kept.update((start + i, r) for i, r in readings.get(k, {}).items())
             start += len(p.crops)
-        return kept
+        return kept, read_ms
 
     def _turn_upside_down_pages(self, pages: list[_Page], opts: ReadOptions) -> None:
         """Doubtful pages the classifier calls upside down are seen turned by 180 degrees
