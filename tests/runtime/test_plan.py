@@ -163,3 +163,19 @@ def test_a_plan_summary_is_one_line_per_device_group():
     plan = WorkerPlan(slots, ())
     assert plan.summary() == "3 workers: 2 on cuda:0 (2 threads each), 1 on the CPU (1 thread)"
     assert WorkerPlan((WorkerSlot("cpu", 2),), ()).summary() == "1 worker on the CPU (2 threads)"
+
+
+def test_cpu_workers_record_no_footprint_and_never_look_for_a_gpu_backend(monkeypatch, tmp_path):
+    """The parent of a CPU-only run must not import onnxruntime (~20 MiB) to learn that there
+    is nothing to record."""
+    from ocrmill.backends import factory
+    from ocrmill.config import Config
+    from ocrmill.runtime.plan import record_footprints
+
+    def looked(*args, **kwargs):
+        raise AssertionError("looked for a GPU backend")
+
+    monkeypatch.setattr(factory, "cuda_backend_name", looked)
+    cache = FootprintCache(tmp_path / "fp.json")
+    record_footprints(Config(), [{"device": "cpu", "gpu_bytes": None}, {"device": "cpu"}], cache)
+    assert not (tmp_path / "fp.json").exists()

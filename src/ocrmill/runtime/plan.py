@@ -332,8 +332,10 @@ def record_footprints(
     from ocrmill.backends.factory import cuda_backend_name
 
     measured = [w["gpu_bytes"] for w in workers if w.get("gpu_bytes")]
+    if not measured:  # CPU workers: finding the GPU backend would import onnxruntime here
+        return
     backend = cuda_backend_name(config.backend)
-    if not measured or backend is None:
+    if backend is None:
         return
     try:
         (footprints or FootprintCache()).put(footprint_key(config, backend), max(measured))
