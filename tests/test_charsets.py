@@ -225,3 +225,41 @@ def test_auto_reads_the_chinese_lines_of_a_receipt(engines):
     text = auto.read(image).text
     assert "谢谢" in text and "谢谢" in whole.read(image).text  # read by the whole head
     assert "TAN WOON YANN" in text.upper()
+
+
+def test_charset_auto_takes_its_vocabulary_from_the_whole_head_alone(tmp_path, monkeypatch):
+    """The Latin recognizer's file is not parsed for its character list (the whole head's
+    metadata names every class), and the two must agree on the Latin classes."""
+    from ocrmill import engine as engine_module
+    from ocrmill.pipeline.latin_first import LatinFirst
+
+    real_create = engine_module.create_backend
+    asked: list[str] = []
+
+    def create(path, config, role="det"):
+        backend = real_create(path, config, role)
+        if role == "rec":
+            real_metadata = backend.metadata
+
+            def metadata():
+                asked.append(role)
+                return real_metadata()
+
+            backend.metadata = metadata
+        return backend
+
+    monkeypatch.setattr(engine_module, "create_backend", create)
+    config = Config(backend=BackendConfig(name="onnxruntime", cache_dir=tmp_path))
+    engine = engine_module.Engine(config)
+    assert engine._latin_first is not None and asked == []
+    assert engine.vocabulary == engine._latin_first.vocabulary
+
+    real_from = LatinFirst.from_metadata
+
+    def one_class_short(whole_head, metadata):
+        found = real_from(whole_head, metadata)
+        return LatinFirst(whole_head, found.keep[:-1], found.vocabulary)
+
+    monkeypatch.setattr(LatinFirst, "from_metadata", staticmethod(one_class_short))
+    with pytest.raises(ModelError, match="classes"):
+        engine_module.Engine(config)

@@ -137,7 +137,6 @@ class Engine:
                     self.files.layout,
                     exc_info=True,
                 )
-        self.vocabulary = self._load_vocabulary()
         self._latin_first: LatinFirst | None = None
         if self.files.rec_head is not None:
             from ocrmill.backends.onnx import OnnxBackend
@@ -151,7 +150,7 @@ class Engine:
                 return idx, best
 
             self._latin_first = LatinFirst.from_metadata(whole_head, head.metadata())
-            self.vocabulary = self._latin_first.vocabulary
+        self.vocabulary = self._load_vocabulary()
         self._on_cpu = self.config.backend.device == "cpu"
         # Batching detection pays on GPUs; on CPUs it only adds padding work.
         self._batch_detection = not self._on_cpu
@@ -180,23 +179,39 @@ class Engine:
             return files
 
     def _load_vocabulary(self) -> list[str]:
-        if self.files.rec_dict is not None:
-            chars, source = read_dict_file(self.files.rec_dict), str(self.files.rec_dict)
-        else:
-            meta = self._rec.metadata().get("character")
-            if not meta:
-                raise ModelError(
-                    f"recognition model {self.files.rec} has no 'character' metadata; "
-                    "pass its dictionary file with --rec-dict"
-                )
-            chars, source = parse_character_list(meta), f"{self.files.rec} metadata"
-        probe = np.zeros((1, 3, recognize.REC_HEIGHT, 64), dtype=np.float32)
+        """The vocabulary the recognizer's classes decode to, checked against its output
+        on a test line. With charset ``auto`` it is the whole head's (its metadata), and the
+        Latin recognizer's own file is not parsed for its character list."""
+        if self._latin_first is None:
+            if self.files.rec_dict is not None:
+                chars, source = read_dict_file(self.files.rec_dict), str(self.files.rec_dict)
+            else:
+                meta = self._rec.metadata().get("character")
+                if not meta:
+                    raise ModelError(
+                        f"recognition model {self.files.rec} has no 'character' metadata; "
+                        "pass its dictionary file with --rec-dict"
+                    )
+                chars, source = parse_character_list(meta), f"{self.files.rec} metadata"
+        # The narrowest width lines are read at, so the test line's shape is one that
+        # lines reuse (a backend that compiles per shape pays for no extra one).
+        width = recognize.width_bucket(
+            self.config.read.rec.min_width, self.config.read.rec.width_step
+        )
+        probe = np.zeros((1, 3, recognize.REC_HEIGHT, width), dtype=np.float32)
         try:
             num_classes = int(self._rec.run(probe).shape[-1])
         except Exception as exc:
             raise ModelError(
                 f"recognition model {self.files.rec} failed on a test input: {exc}"
             ) from None
+        if self._latin_first is not None:
+            if num_classes != len(self._latin_first.keep):
+                raise ModelError(
+                    f"recognition model {self.files.rec} has {num_classes} classes, its whole "
+                    f"head {self.files.rec_head} names {len(self._latin_first.keep)}"
+                )
+            return self._latin_first.vocabulary
         return ctc_vocabulary(chars, num_classes, source)
 
     @property
