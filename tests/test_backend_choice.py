@@ -130,7 +130,10 @@ def test_a_real_engine_times_both_backends_and_keeps_the_choice(tmp_path):
         "onnxruntime": "CPUExecutionProvider",
         "openvino": "OpenVINO:CPU",
         "openvino-bf16": "OpenVINO:CPU:bf16",
+        "openvino-int8": "OpenVINO:CPU:int8",
     }
+    paths = {"det": engine.files.det, "rec": engine.files.rec, "cls": engine.files.cls}
+    paths["layout"] = engine.files.layout
     loaded = dict(engine.providers)
     if engine._layout is not None:
         loaded["layout"] = engine._layout.providers
@@ -138,7 +141,8 @@ def test_a_real_engine_times_both_backends_and_keeps_the_choice(tmp_path):
         role = key.split("|")[0]
         # Every candidate timed, except one whose outputs do not match ONNX Runtime's.
         assert {"onnxruntime", "openvino"} <= set(entry["timings_ms"])
-        assert set(entry["timings_ms"]) <= set(cpu_candidates(engine.config.backend, role))
+        offered = cpu_candidates(engine.config.backend, role, paths[role])
+        assert set(entry["timings_ms"]) <= set(offered)
         assert all(ms > 0 for ms in entry["timings_ms"].values())
         assert entry["backend"] == pick(entry["timings_ms"])
         assert loaded[role] == (names[entry["backend"]],)
@@ -185,8 +189,10 @@ def test_bf16_is_what_the_plugin_runs_where_the_cpu_has_it(tmp_path):
     bf16 = _load("openvino-bf16", files.cls, config)
     f32 = _load("openvino", files.cls, config)
     assert f32.providers == ("OpenVINO:CPU",)
-    expected = "OpenVINO:CPU:bf16" if openvino_has_bf16() else "OpenVINO:CPU"
-    assert bf16.providers == (expected,)
+    if openvino_has_bf16():
+        assert bf16.providers == ("OpenVINO:CPU:bf16",)
+    else:  # the plugin settles on f32, or emulates bf16 (OpenVINO 2026.4, Xeon model 207)
+        assert bf16.providers in (("OpenVINO:CPU",), ("OpenVINO:CPU:bf16",))
     batch = np.random.default_rng(0).uniform(-1, 1, (4, 3, 48, 192)).astype(np.float32)
     # The line classifier's verdict is the same at either precision on these inputs.
     assert (bf16.run(batch).argmax(-1) == f32.run(batch).argmax(-1)).all()

@@ -210,6 +210,7 @@ def test_providers_are_reported(engine):
         "onnxruntime": "CPUExecutionProvider",
         "openvino": "OpenVINO:CPU",
         "openvino-bf16": "OpenVINO:CPU:bf16",
+        "openvino-int8": "OpenVINO:CPU:int8",
     }
     backend = engine.config.backend
     for role, path in (
@@ -218,7 +219,7 @@ def test_providers_are_reported(engine):
         ("cls", engine.files.cls),
     ):
         choice = cached_choice(
-            role, path, backend, cache_root(backend), cpu_candidates(backend, role)
+            role, path, backend, cache_root(backend), cpu_candidates(backend, role, path)
         )
         expected = choice.backend if choice else "onnxruntime"  # only ONNX Runtime installed
         assert engine.providers[role] == (names[expected],)

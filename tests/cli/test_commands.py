@@ -138,6 +138,7 @@ def test_doctor_names_the_backends_that_really_loaded(capsys):
     names = {
         ("openvino", "f32"): "OpenVINO:CPU",
         ("openvino-bf16", "bf16"): "OpenVINO:CPU:bf16",
+        ("openvino-int8", "int8"): "OpenVINO:CPU:int8",
         ("onnxruntime", "f32"): "CPUExecutionProvider",
     }
     for role, provider in zip(("det", "rec", "cls"), loaded.groups()):

@@ -16,7 +16,9 @@ A candidate is a backend at a precision. Where OpenVINO's CPU plugin computes in
 natively (AVX512_BF16 or AMX), it is timed at bf16 too (``openvino-bf16``), unless the
 configuration fixes the precision: on those CPUs bf16 convolutions and matrix products run
 at up to twice the f32 speed, and the page text read that way is measured to stay within
-0.2 CER points of f32 (``benchmarks/results/precision_*.md``).
+0.2 CER points of f32 (``benchmarks/results/precision_*.md``). Where the CPU multiplies int8
+natively (AVX-512 VNNI, AVX-VNNI or AMX), a model that int8 ranges ship for is timed as its
+int8 copy too (``openvino-int8``, see :mod:`ocrmill.backends.int8`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CANDIDATES = ("onnxruntime", "openvino", "openvino-bf16")
+CANDIDATES = ("onnxruntime", "openvino", "openvino-bf16", "openvino-int8")
 MIN_GAIN = 0.10
 # Input shapes timed per model role (NCHW): a page-sized detector input, recognition
 # batches of the widths a page's lines come in, a classifier batch, the layout model's
@@ -55,15 +57,23 @@ PROBE_SHAPES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
     "layout": ((1, 3, 800, 608),),
 }
 # Runs per shape, all timed: the first run of a new shape counts, because pages bring
-# new shapes all the time (OpenVINO pays a compilation for each).
+# new shapes all the time (OpenVINO pays a compilation for each). A recognizer's shapes
+# come back more often: line widths are rounded to a grid, and the 4-page scan of
+# benchmarks/searchable_pdf.py read its 220 lines at 16 widths (~14 lines per shape), so
+# its first run weighs less.
 PROBE_RUNS = 3
+PROBE_RUNS_BY_ROLE = {"rec": 8}
 # Part of the cache key: a choice timed by an earlier probe is timed again. 2: a
-# recognizer that keeps memory per shape is timed one line per call, as the engine calls it.
-PROBE_VERSION = 2
+# recognizer that keeps memory per shape is timed one line per call, as the engine calls
+# it. 3: the recognizer is timed over PROBE_RUNS_BY_ROLE runs per shape. (A new candidate
+# needs no new version: the candidates timed are part of the key.)
+PROBE_VERSION = 3
 # How closely a candidate must reproduce ONNX Runtime's outputs on the probe inputs.
 MIN_ARGMAX_AGREEMENT = 0.98
 MAX_MAP_DIFF = 0.01
 _VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+# The flags of CPUs that multiply int8 in hardware (dot products of bytes).
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
 
 
 @dataclass(frozen=True)
@@ -81,9 +91,8 @@ class BackendChoice:
 
 
 @functools.cache
-def cpu_identity() -> str:
-    """The CPU model, family/model numbers and the vector flags that decide which kernels
-    run (from /proc/cpuinfo where there is one)."""
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's block of /proc/cpuinfo (empty where there is none)."""
     fields: dict[str, str] = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -91,8 +100,21 @@ def cpu_identity() -> str:
             if not key.strip():
                 break  # the first processor's block is enough
             fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (from /proc/cpuinfo; empty where there is none)."""
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+@functools.cache
+def cpu_identity() -> str:
+    """The CPU model, family/model numbers and the vector flags that decide which kernels
+    run (from /proc/cpuinfo where there is one)."""
+    fields = _cpuinfo()
     name = fields.get("model name") or platform.processor() or platform.machine()
-    flags = set(fields.get("flags", "").split())
+    flags = cpu_flags()
     shown = " ".join(f for f in _VECTOR_FLAGS if f in flags) or "no AVX2/AVX-512"
     family = f" (family {fields['cpu family']} model {fields.get('model', '?')})"
     return f"{name}{family if 'cpu family' in fields else ''}, {shown}"
@@ -108,7 +130,7 @@ def _version(module: str) -> str:
 
 
 def candidate_module(candidate: str) -> str:
-    """The package a candidate runs on (``openvino-bf16``: ``openvino``)."""
+    """The package a candidate runs on (``openvino-bf16``, ``openvino-int8``: ``openvino``)."""
     return candidate.split("-", 1)[0]
 
 
@@ -170,12 +192,14 @@ class ChoiceCache:
 
 
 def time_backend(
-    backend: InferenceBackend, role: str, runs: int = PROBE_RUNS
+    backend: InferenceBackend, role: str, runs: int | None = None
 ) -> tuple[float, list[np.ndarray]]:
     """Milliseconds ``backend`` takes on ``role``'s probe shapes (per shape the mean of
-    ``runs`` runs, the first included, summed over the shapes), and its output on each.
-    A recognizer that keeps memory per shape is given one line per call, as the engine
-    gives it lines."""
+    ``runs`` runs, the first included, summed over the shapes; by default the role's
+    probe runs), and its output on each. A recognizer that keeps memory per shape is given
+    one line per call, as the engine gives it lines."""
+    if runs is None:
+        runs = PROBE_RUNS_BY_ROLE.get(role, PROBE_RUNS)
     rng = np.random.default_rng(0)
     total = 0.0
     outputs = []

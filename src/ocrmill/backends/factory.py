@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 from pathlib import Path
 from typing import Literal
 
 from ocrmill.backends.base import InferenceBackend, cache_root
 from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("onnxruntime", "openvino", "torch")
 
@@ -76,7 +79,7 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
         role,
         model_path,
         config,
-        cpu_candidates(config, role),
+        cpu_candidates(config, role, model_path),
         lambda candidate: _load(candidate, model_path, config),
         ChoiceCache(cache_root(config)),
     )
@@ -90,11 +93,14 @@ def create_backend(model_path: Path, config: BackendConfig, role: str = "det") -
 BF16_ROLES = ("det", "rec")
 
 
-def cpu_candidates(config: BackendConfig, role: str) -> tuple[str, ...]:
+def cpu_candidates(
+    config: BackendConfig, role: str, model_path: Path | None = None
+) -> tuple[str, ...]:
     """The CPU candidates ``backend="auto"`` times for ``role`` here: the installed
-    backends, and OpenVINO at bf16 too for a model in ``BF16_ROLES`` where its CPU plugin
-    computes in bf16 natively and the configuration leaves the precision open
-    (``openvino_precision="auto"``)."""
+    backends; OpenVINO at bf16 too for a model in ``BF16_ROLES`` where its CPU plugin
+    computes in bf16 natively; and ``model_path``'s int8 copy where the CPU multiplies int8
+    natively and int8 ranges ship for the model (:mod:`ocrmill.backends.int8`). Both only
+    while the configuration leaves the precision open (``openvino_precision="auto"``)."""
     from ocrmill.backends.choice import CANDIDATES, candidate_module
 
     out = []
@@ -105,8 +111,29 @@ def cpu_candidates(config: BackendConfig, role: str) -> tuple[str, ...]:
             role in BF16_ROLES and config.openvino_precision == "auto" and openvino_has_bf16()
         ):
             continue
+        if candidate == "openvino-int8" and not (
+            config.openvino_precision == "auto"
+            and model_path is not None
+            and _has_int8_copy(model_path, config)
+        ):
+            continue
         out.append(candidate)
     return tuple(out)
+
+
+def cpu_multiplies_int8() -> bool:
+    """Whether the CPU has int8 dot-product instructions (VNNI or AMX)."""
+    from ocrmill.backends.choice import INT8_FLAGS, cpu_flags
+
+    return not cpu_flags().isdisjoint(INT8_FLAGS)
+
+
+def _has_int8_copy(model_path: Path, config: BackendConfig) -> bool:
+    if not cpu_multiplies_int8():
+        return False
+    from ocrmill.backends import int8
+
+    return int8.has_copy(model_path, cache_root(config))
 
 
 @functools.cache
@@ -127,13 +154,14 @@ def openvino_has_bf16() -> bool:
         return False
 
 
-def candidate_precision(candidate: str, config: BackendConfig) -> Literal["f32", "bf16"]:
-    """What a CPU candidate computes in: ``openvino-bf16`` in bf16, ``openvino`` in what
-    the configuration names (``auto`` loads it at f32), every other backend in f32."""
-    if candidate == "openvino-bf16" or (
-        candidate == "openvino" and config.openvino_precision == "bf16"
-    ):
-        return "bf16"
+def candidate_precision(candidate: str, config: BackendConfig) -> Literal["f32", "bf16", "int8"]:
+    """What a CPU candidate computes in: ``openvino-bf16`` in bf16, ``openvino-int8`` in
+    int8, ``openvino`` in what the configuration names (``auto`` loads it at f32), every
+    other backend in f32."""
+    if candidate in ("openvino-bf16", "openvino-int8"):
+        return "bf16" if candidate == "openvino-bf16" else "int8"
+    if candidate == "openvino" and config.openvino_precision in ("bf16", "int8"):
+        return "bf16" if config.openvino_precision == "bf16" else "int8"
     return "f32"
 
 
@@ -142,10 +170,12 @@ def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBacken
         from ocrmill.backends.onnx import OnnxBackend
 
         return OnnxBackend(model_path, config)
-    if name in ("openvino", "openvino-bf16"):
+    if name in ("openvino", "openvino-bf16", "openvino-int8"):
         from ocrmill.backends.openvino import OpenVinoBackend
 
         precision = candidate_precision(name, config)
+        if precision == "int8":
+            return _load_int8(model_path, config, required=name == "openvino-int8")
         return OpenVinoBackend(
             model_path, dataclasses.replace(config, openvino_precision=precision)
         )
@@ -154,3 +184,24 @@ def _load(name: str, model_path: Path, config: BackendConfig) -> InferenceBacken
 
         return TorchBackend(model_path, config)
     raise ConfigError(f"unknown backend {name!r}; available: auto, {', '.join(BACKENDS)}")
+
+
+def _load_int8(model_path: Path, config: BackendConfig, *, required: bool) -> InferenceBackend:
+    """OpenVINO on ``model_path``'s int8 copy. Where none can be built, ``required`` (the
+    ``openvino-int8`` candidate) raises; ``openvino_precision="int8"`` asked for every model
+    loads one without int8 ranges at f32 instead."""
+    from ocrmill.backends import int8
+    from ocrmill.backends.openvino import OpenVinoBackend
+    from ocrmill.errors import ModelError
+
+    f32 = dataclasses.replace(config, openvino_precision="f32")
+    try:
+        path = int8.quantized_model(model_path, cache_root(config))
+    except ModelError as exc:
+        if required:
+            raise
+        log.info("%s: %s; it runs at f32", model_path.name, exc)
+        return OpenVinoBackend(model_path, f32)
+    backend = OpenVinoBackend(path, f32)
+    backend.providers = ("OpenVINO:CPU:int8",)
+    return backend

@@ -92,7 +92,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             paths = {"det": engine.files.det, "rec": engine.files.rec, "cls": engine.files.cls}
             for role, path in paths.items():
                 choice = cached_choice(
-                    role, path, backend, cache_root(backend), cpu_candidates(backend, role)
+                    role, path, backend, cache_root(backend), cpu_candidates(backend, role, path)
                 )
                 if choice is None:
                     print(f"  {role} on {threads} thread(s): not measured (one backend installed)")

@@ -1,0 +1,209 @@
+"""int8 copies of the models, built once from activation ranges that ship with ocrmill.
+
+On a CPU that multiplies int8 natively but not bf16 (AVX-512 VNNI without AVX512_BF16 or
+AMX), OpenVINO reads a line with int8 convolutions faster than any backend at f32: on an
+Intel Xeon (family 6 model 207), 2 threads, the recognizer took 15.5 ms on a 640-pixel
+line against 24.6 on ONNX Runtime and 23.1 on OpenVINO at f32, and the 104 labelled images
+and the real pages read at the same page CER as at f32 (``benchmarks/results/
+docs_ocrmill_rec-int8_20261206.md``, ``real_pages_rec-int8_20261206.md``). Quantizing needs
+the range of values each activation takes on real inputs. Those ranges are measured once,
+on calibration pages that the accuracy benchmarks do not score
+(``benchmarks/int8_calibration.py``), and ship in ``int8_ranges/*.json``; the quantized
+model itself is built on the user's machine, from the model file the engine loads, and
+kept in the model cache (``<cache>/int8/``).
+
+A ranges file names its model by a fingerprint of the convolution weights, not by the
+file's bytes: the charset-restricted recognizer (``backends.restricted``) is a different
+file with the same backbone, and takes the same ranges. A model no ranges file fits (a
+user's own) has no int8 copy. Only convolutions and matrix products are quantized (weights
+per output channel, activations as uint8); everything between them stays f32, and a node
+whose tensors have no measured range stays f32 too (the restricted head's new output).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ocrmill.errors import ModelError
+from ocrmill.models import file_digest
+
+log = logging.getLogger(__name__)
+
+RANGES_DIR = Path(__file__).with_name("int8_ranges")
+QUANTIZED_OPS = ("Conv", "MatMul")
+# Per-channel weight scales need QuantizeLinear's axis attribute (opset 13).
+MIN_OPSET = 13
+TARGET_OPSET = 17
+# Bump when quantized models are built differently: cached ones are then built again.
+_FORMAT = 1
+
+
+def weights_fingerprint(model: Any) -> str:
+    """The sha256 (hex, 16 digits) of a model's convolution weights, in graph order: what a
+    ranges file is matched by."""
+    from onnx import numpy_helper
+
+    initializers = {t.name: t for t in model.graph.initializer}
+    digest = hashlib.sha256()
+    for node in model.graph.node:
+        if node.op_type == "Conv" and len(node.input) > 1 and node.input[1] in initializers:
+            weight = initializers[node.input[1]]
+            digest.update(weight.name.encode())
+            digest.update(numpy_helper.to_array(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _ranges_files() -> list[Path]:
+    return sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else []
+
+
+def load_ranges(fingerprint: str) -> dict[str, tuple[float, float]] | None:
+    """The shipped activation ranges for the model with this fingerprint, or None."""
+    for path in _ranges_files():
+        data = json.loads(path.read_text())
+        if data.get("fingerprint") == fingerprint:
+            return {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+    return None
+
+
+def supported() -> bool:
+    """Whether the installed ONNX Runtime's quantizer takes precomputed ranges (its
+    ``calibration_cache_path``); without it no int8 copy can be built."""
+    try:
+        from onnxruntime.quantization import quantize_static
+    except ImportError:
+        return False
+    return "calibration_cache_path" in inspect.signature(quantize_static).parameters
+
+
+def copy_path(model_path: Path, cache_dir: Path) -> Path:
+    """Where ``model_path``'s int8 copy is kept: keyed by the model's contents, the shipped
+    ranges and how copies are built."""
+    shipped = json.dumps([json.loads(p.read_text()) for p in _ranges_files()], sort_keys=True)
+    ranges_key = hashlib.sha256(shipped.encode()).hexdigest()
+    source = file_digest(model_path)
+    key = hashlib.sha256(f"{source}|{ranges_key}|{_FORMAT}".encode()).hexdigest()[:24]
+    return cache_dir / "int8" / f"{Path(model_path).stem}-int8-{key}.onnx"
+
+
+def quantized_model(model_path: Path, cache_dir: Path) -> Path:
+    """The int8 copy of ``model_path`` in ``cache_dir/int8/``, built on the first call.
+    Raises ModelError when no shipped ranges fit the model or the quantizer is missing."""
+    model_path = Path(model_path)
+    path = copy_path(model_path, cache_dir)
+    if path.is_file():
+        return path
+    if not supported():
+        raise ModelError(
+            "int8 models need onnxruntime's quantizer with calibration_cache_path "
+            "(a newer onnxruntime)"
+        )
+    import onnx
+
+    try:
+        model = onnx.load(str(model_path))
+    except Exception as exc:  # onnx raises DecodeError and friends
+        raise ModelError(f"cannot read model {model_path}: {exc}") from None
+    ranges = load_ranges(weights_fingerprint(model))
+    if ranges is None:
+        raise ModelError(f"no int8 ranges ship for {model_path} (not a model ocrmill knows)")
+    _build(model, ranges, path)
+    log.info("built the int8 copy of %s: %s", model_path.name, path)
+    return path
+
+
+def prepared(model: Any) -> Any:
+    """``model`` at an opset that per-channel quantization can express, every node named
+    (the quantizer picks nodes by name)."""
+    from onnx import version_converter
+
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset < MIN_OPSET:
+        model = version_converter.convert_version(model, TARGET_OPSET)
+    for i, node in enumerate(model.graph.node):
+        if not node.name:
+            node.name = f"ocrmill_node_{i}"
+    return model
+
+
+def quantizable_nodes(model: Any, ranges: dict[str, tuple[float, float]]) -> list[str]:
+    """The convolutions and matrix products whose activations (inputs that are not weights,
+    and outputs) all have a measured range."""
+    weights = {t.name for t in model.graph.initializer}
+    out = []
+    for node in model.graph.node:
+        if node.op_type not in QUANTIZED_OPS:
+            continue
+        tensors = [t for t in node.input[:2] if t and t not in weights] + list(node.output)
+        if all(t in ranges for t in tensors):
+            out.append(node.name)
+    return out
+
+
+def _build(model: Any, ranges: dict[str, tuple[float, float]], path: Path) -> None:
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        TensorsData,
+        save_tensors_data,
+    )
+
+    from ocrmill.atomic import write_atomically
+
+    model = prepared(model)
+    nodes = quantizable_nodes(model, ranges)
+    if not nodes:
+        raise ModelError("the shipped int8 ranges cover none of the model's convolutions")
+    with tempfile.TemporaryDirectory(prefix="ocrmill-int8-") as tmp:
+        source = Path(tmp) / "model.onnx"
+        onnx.save(model, str(source))
+        calibration = Path(tmp) / "ranges.json"
+        data = {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()}
+        save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), calibration)
+        quantized = Path(tmp) / "int8.onnx"
+        quantize_static(
+            source,
+            quantized,
+            None,
+            quant_format=QuantFormat.QDQ,
+            nodes_to_quantize=nodes,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            calibrate_method=CalibrationMethod.MinMax,
+            calibration_cache_path=calibration,
+        )
+        payload = quantized.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, lambda tmp_path: tmp_path.write_bytes(payload))
+
+
+def has_copy(model_path: Path, cache_dir: Path) -> bool:
+    """Whether ``model_path`` has an int8 copy: one is cached, or ranges ship for the model
+    and it is built now. A model no ranges fit is remembered as such beside the copies, so
+    that later starts do not parse it again."""
+    path = copy_path(model_path, cache_dir)
+    if path.is_file():
+        return True
+    marker = path.with_suffix(".none")
+    if marker.is_file() or not supported():
+        return False
+    try:
+        quantized_model(model_path, cache_dir)
+    except ModelError as exc:
+        log.debug("no int8 copy of %s: %s", model_path, exc)
+        try:
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            marker.write_text(f"{exc}\n")
+        except OSError:
+            pass  # an unwritable cache only means looking again next start
+        return False
+    return True
