@@ -10,9 +10,12 @@ models are given are recorded; ``--rows`` of them (per role, drawn with a fixed 
 through ONNX Runtime's MinMax calibrator on the model prepared as ``int8.py`` prepares it,
 and the ranges of the tensors around its convolutions and matrix products are written to
 ``src/ocrmill/backends/int8_ranges/<model>.json``, with the fingerprint the model is matched
-by. The int8 model's accuracy is then measured like any other change: the labelled images
-(``benchmarks.eval_docs``) and the real-page set (``benchmarks.real_pages``), with
-``OCRMILL_BACKEND_NAME=openvino-int8`` against ``openvino``.
+by. Which convolutions stay f32 (``f32_nodes``) is not calibrated but measured, by page
+CER with and without them quantized, and kept when the ranges are measured again. The int8
+model's accuracy is then measured like any other change: the labelled images
+(``benchmarks.eval_docs``, ``benchmarks.run_throughput``) and the real-page set
+(``benchmarks.real_pages``), with ``OCRMILL_BACKEND_NAME=openvino`` and
+``OCRMILL_BACKEND_OPENVINO_PRECISION=int8`` against ``f32``.
 """
 
 from __future__ import annotations
@@ -155,6 +158,9 @@ def main() -> None:
                 "pages: the real-page set's dev split and the unlabeled document images"
             ),
         }
+        if out.is_file():  # which nodes stay f32 is measured, not calibrated: kept as it is
+            earlier = json.loads(out.read_text())
+            record.update({k: earlier[k] for k in ("f32_nodes", "f32_why") if k in earlier})
         lines = [f" {json.dumps(k)}: {json.dumps(v)}," for k, v in record.items()]
         lines += [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in ranges.items()]
         lines[-1] = lines[-1].rstrip(",")

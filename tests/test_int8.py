@@ -1,5 +1,5 @@
 """int8 copies of the models: matched to their shipped ranges, built once, offered only
-where the CPU multiplies int8, and reading what the f32 model reads."""
+where the CPU multiplies int8, and reading a clean page as the f32 model does."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from ocrmill.backends import int8
-from ocrmill.backends.factory import cpu_candidates
 from ocrmill.config import BackendConfig, Config, ModelPaths
 from ocrmill.errors import ModelError
 from ocrmill.models import resolve_models
@@ -29,13 +28,12 @@ def int8_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("int8-cache")
 
 
-def test_ranges_ship_for_the_default_det_and_rec_and_match_by_their_weights(files):
-    for path in (files.det, files.rec):
-        fingerprint = int8.weights_fingerprint(onnx.load(str(path)))
-        ranges = int8.load_ranges(fingerprint)
-        assert ranges, f"no ranges for {path.name}"
-        assert all(lo <= hi for lo, hi in ranges.values())
-    assert int8.load_ranges(int8.weights_fingerprint(onnx.load(str(files.cls)))) is None
+def test_ranges_ship_for_the_recognizer_and_match_by_its_weights(files):
+    ranges = int8.load_ranges(int8.weights_fingerprint(onnx.load(str(files.rec))))
+    assert ranges, f"no ranges for {files.rec.name}"
+    assert all(lo <= hi for lo, hi in ranges.values())
+    for other in (files.det, files.cls):
+        assert int8.load_ranges(int8.weights_fingerprint(onnx.load(str(other)))) is None
 
 
 def test_the_restricted_recognizer_takes_the_same_ranges(files, tmp_path):
@@ -80,19 +78,38 @@ def test_a_model_without_ranges_has_no_copy_and_is_not_parsed_again(files, tmp_p
     assert not int8.has_copy(files.cls, tmp_path)
 
 
+def test_the_copy_keeps_the_measured_nodes_at_f32(files, int8_cache):
+    model = onnx.load(str(int8.quantized_model(files.rec, int8_cache)))
+    kept = int8.kept_f32(int8.weights_fingerprint(onnx.load(str(files.rec))))
+    assert kept
+    quantized_inputs = {n.output[0] for n in model.graph.node if n.op_type == "DequantizeLinear"}
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            assert (node.input[0] in quantized_inputs) == (node.name not in kept), node.name
+        if node.op_type == "MatMul":  # matrix products stay f32
+            assert not set(node.input) & quantized_inputs
+
+
 @pytest.mark.parametrize("flags", [{"avx2", "avx512f", "avx512_vnni"}, {"avx2", "avx512f"}])
 def test_int8_is_a_candidate_only_where_the_cpu_multiplies_int8(
     files, int8_cache, monkeypatch, flags
 ):
     pytest.importorskip("openvino")
+    from ocrmill.backends.factory import _load, cpu_candidates
+
     monkeypatch.setattr("ocrmill.backends.choice.cpu_flags", lambda: frozenset(flags))
-    config = BackendConfig(cache_dir=int8_cache)
+    config = BackendConfig(cache_dir=int8_cache, threads=1)
     native = "avx512_vnni" in flags
     assert ("openvino-int8" in cpu_candidates(config, "rec", files.rec)) == native
-    assert "openvino-int8" not in cpu_candidates(config, "cls", files.cls)  # no ranges
+    for role, path in (("det", files.det), ("cls", files.cls)):  # no ranges ship
+        assert "openvino-int8" not in cpu_candidates(config, role, path)
     assert "openvino-int8" not in cpu_candidates(config, "rec")  # model unknown
-    fixed = dataclasses.replace(config, openvino_precision="f32")
-    assert "openvino-int8" not in cpu_candidates(fixed, "rec", files.rec)
+    for precision in ("f32", "bf16", "int8"):  # a fixed precision: nothing to time
+        fixed = dataclasses.replace(config, openvino_precision=precision)
+        assert "openvino-int8" not in cpu_candidates(fixed, "rec", files.rec)
+    assert _load("openvino-int8", files.rec, config).providers == ("OpenVINO:CPU:int8",)
+    with pytest.raises(ModelError):
+        _load("openvino-int8", files.cls, config)
 
 
 PAGE = [
@@ -103,8 +120,7 @@ PAGE = [
 
 
 def test_int8_reads_a_page_as_f32_does(int8_cache):
-    """The engine with every model that has ranges at int8 (the others at f32) reads a
-    rendered page as the engine at f32 does."""
+    """The engine with the recognizer at int8 reads a rendered page as it does at f32."""
     pytest.importorskip("openvino")
     from ocrmill.engine import Engine
     from tests.conftest import render_page
@@ -118,8 +134,7 @@ def test_int8_reads_a_page_as_f32_does(int8_cache):
         engine = Engine(Config(backend=backend))
         if precision == "int8":
             assert engine.providers["rec"] == ("OpenVINO:CPU:int8",)
-            assert engine.providers["det"] == ("OpenVINO:CPU:int8",)
-            assert engine.providers["cls"] == ("OpenVINO:CPU",)  # no ranges: f32
+            assert engine.providers["det"] == ("OpenVINO:CPU",)  # no ranges: f32
         texts[precision] = engine.read(page).text
     assert texts["f32"].split("\n") == PAGE
     assert texts["int8"] == texts["f32"]

@@ -246,11 +246,10 @@ class BackendConfig:
     enable_cpu_mem_arena: bool = False
     # OpenVINO CPU precision: "auto": with ``name="auto"``, OpenVINO is timed at bf16 as
     # well where the CPU computes bf16 natively (AVX512_BF16, AMX), and kept at bf16 where
-    # that is fastest (see backends/choice.py), and as the int8 copy of a model int8 ranges
-    # ship for where the CPU multiplies int8 natively (backends/int8.py); OpenVINO named:
-    # f32. "f32" keeps outputs equal to ONNX Runtime's to ~1e-5; "bf16" always (slow where
-    # the CPU emulates it); "int8": the int8 copy of every model that has one, f32 for the
-    # others.
+    # that is fastest (see backends/choice.py), and the recognizer as its int8 copy too
+    # where the CPU multiplies int8 natively (backends/int8.py); OpenVINO named: f32. "f32"
+    # keeps outputs equal to ONNX Runtime's to ~1e-5; "bf16" always (slow where the CPU
+    # emulates it); "int8": the int8 copy of every model that has one, f32 for the others.
     openvino_precision: Literal["auto", "f32", "bf16", "int8"] = "auto"
     # GPU memory cap per engine in bytes (0: none). ONNX Runtime: the CUDA provider's
     # gpu_mem_limit; torch: set_per_process_memory_fraction of the device's total.

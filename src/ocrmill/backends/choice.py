@@ -58,11 +58,11 @@ PROBE_SHAPES: dict[str, tuple[tuple[int, int, int, int], ...]] = {
 }
 # Runs per shape, all timed: the first run of a new shape counts, because pages bring
 # new shapes all the time (OpenVINO pays a compilation for each). A recognizer's shapes
-# come back more often: line widths are rounded to a grid, and the 4-page scan of
-# benchmarks/searchable_pdf.py read its 220 lines at 16 widths (~14 lines per shape), so
-# its first run weighs less.
+# come back: line widths are rounded to a grid, and the 4-page scan of
+# benchmarks/searchable_pdf.py read its 220 lines at 16 widths, so it is timed over 14 runs
+# per shape, as a short document reads (a longer one reuses its shapes more).
 PROBE_RUNS = 3
-PROBE_RUNS_BY_ROLE = {"rec": 8}
+PROBE_RUNS_BY_ROLE = {"rec": 14}
 # Part of the cache key: a choice timed by an earlier probe is timed again. 2: a
 # recognizer that keeps memory per shape is timed one line per call, as the engine calls
 # it. 3: the recognizer is timed over PROBE_RUNS_BY_ROLE runs per shape. (A new candidate

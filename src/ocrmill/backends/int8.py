@@ -1,13 +1,14 @@
 """int8 copies of the models, built once from activation ranges that ship with ocrmill.
 
-On a CPU that multiplies int8 natively but not bf16 (AVX-512 VNNI without AVX512_BF16 or
-AMX), OpenVINO reads a line with int8 convolutions faster than any backend at f32: on an
-Intel Xeon (family 6 model 207), 2 threads, the recognizer took 15.5 ms on a 640-pixel
-line against 24.6 on ONNX Runtime and 23.1 on OpenVINO at f32, and the 104 labelled images
-and the real pages read at the same page CER as at f32 (``benchmarks/results/
-docs_ocrmill_rec-int8_20261206.md``, ``real_pages_rec-int8_20261206.md``). Quantizing needs
-the range of values each activation takes on real inputs. Those ranges are measured once,
-on calibration pages that the accuracy benchmarks do not score
+On a CPU that multiplies int8 natively (AVX-512 VNNI, AVX-VNNI, AMX), the CPU choice times
+the recognizer's int8 copy on OpenVINO beside the float backends (``openvino-int8``); on
+one without bf16 it wins. On an Intel Xeon with AVX-512 VNNI and no bf16 (family 6 model
+207), 2 threads, it read the lines of the 4-page scan of ``benchmarks/searchable_pdf.py``
+in 2.9-3.4 s against 4.1-4.8 s on ONNX Runtime at f32 (``benchmarks/results/
+searchable_pdf_20261206-int8-xeon207.md``, ``run_throughput_20261206-int8-xeon207.md``).
+
+Quantizing needs the range of values each activation takes on real inputs. Those ranges
+are measured once, on calibration pages that the accuracy benchmarks do not score
 (``benchmarks/int8_calibration.py``), and ship in ``int8_ranges/*.json``; the quantized
 model itself is built on the user's machine, from the model file the engine loads, and
 kept in the model cache (``<cache>/int8/``).
@@ -15,9 +16,12 @@ kept in the model cache (``<cache>/int8/``).
 A ranges file names its model by a fingerprint of the convolution weights, not by the
 file's bytes: the charset-restricted recognizer (``backends.restricted``) is a different
 file with the same backbone, and takes the same ranges. A model no ranges file fits (a
-user's own) has no int8 copy. Only convolutions and matrix products are quantized (weights
-per output channel, activations as uint8); everything between them stays f32, and a node
-whose tensors have no measured range stays f32 too (the restricted head's new output).
+user's own, the detector, the classifier) has no int8 copy. Only convolutions are
+quantized (weights per output channel, activations as uint8), and not those the ranges
+file keeps at f32 (``f32_nodes``): with the recognizer's last four convolutions and its
+matrix products at int8 too, scene text read worse (the 30 labelled images of
+``benchmarks/run_throughput.py``: 14.49 % page CER against 13.25 % at f32;
+``docs_ocrmill_rec-int8-all-convs_20261206.md``).
 """
 
 from __future__ import annotations
@@ -36,12 +40,12 @@ from ocrmill.models import file_digest
 log = logging.getLogger(__name__)
 
 RANGES_DIR = Path(__file__).with_name("int8_ranges")
-QUANTIZED_OPS = ("Conv", "MatMul")
+QUANTIZED_OPS = ("Conv",)
 # Per-channel weight scales need QuantizeLinear's axis attribute (opset 13).
 MIN_OPSET = 13
 TARGET_OPSET = 17
 # Bump when quantized models are built differently: cached ones are then built again.
-_FORMAT = 1
+_FORMAT = 2
 
 
 def weights_fingerprint(model: Any) -> str:
@@ -63,13 +67,27 @@ def _ranges_files() -> list[Path]:
     return sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else []
 
 
-def load_ranges(fingerprint: str) -> dict[str, tuple[float, float]] | None:
-    """The shipped activation ranges for the model with this fingerprint, or None."""
+def _shipped(fingerprint: str) -> dict[str, Any] | None:
     for path in _ranges_files():
         data = json.loads(path.read_text())
         if data.get("fingerprint") == fingerprint:
-            return {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+            return dict(data)
     return None
+
+
+def load_ranges(fingerprint: str) -> dict[str, tuple[float, float]] | None:
+    """The shipped activation ranges for the model with this fingerprint, or None."""
+    data = _shipped(fingerprint)
+    if data is None:
+        return None
+    return {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
+
+
+def kept_f32(fingerprint: str) -> frozenset[str]:
+    """The nodes of the model with this fingerprint that stay f32: those whose int8 form
+    was measured to cost accuracy (the ranges file's ``f32_nodes``)."""
+    data = _shipped(fingerprint) or {}
+    return frozenset(str(n) for n in data.get("f32_nodes", ()))
 
 
 def supported() -> bool:
@@ -110,10 +128,11 @@ def quantized_model(model_path: Path, cache_dir: Path) -> Path:
         model = onnx.load(str(model_path))
     except Exception as exc:  # onnx raises DecodeError and friends
         raise ModelError(f"cannot read model {model_path}: {exc}") from None
-    ranges = load_ranges(weights_fingerprint(model))
+    fingerprint = weights_fingerprint(model)
+    ranges = load_ranges(fingerprint)
     if ranges is None:
         raise ModelError(f"no int8 ranges ship for {model_path} (not a model ocrmill knows)")
-    _build(model, ranges, path)
+    _build(model, ranges, kept_f32(fingerprint), path)
     log.info("built the int8 copy of %s: %s", model_path.name, path)
     return path
 
@@ -132,13 +151,15 @@ def prepared(model: Any) -> Any:
     return model
 
 
-def quantizable_nodes(model: Any, ranges: dict[str, tuple[float, float]]) -> list[str]:
-    """The convolutions and matrix products whose activations (inputs that are not weights,
-    and outputs) all have a measured range."""
+def quantizable_nodes(
+    model: Any, ranges: dict[str, tuple[float, float]], keep: frozenset[str] = frozenset()
+) -> list[str]:
+    """The convolutions whose activations (inputs that are not weights, and outputs) all
+    have a measured range, less the nodes in ``keep``."""
     weights = {t.name for t in model.graph.initializer}
     out = []
     for node in model.graph.node:
-        if node.op_type not in QUANTIZED_OPS:
+        if node.op_type not in QUANTIZED_OPS or node.name in keep:
             continue
         tensors = [t for t in node.input[:2] if t and t not in weights] + list(node.output)
         if all(t in ranges for t in tensors):
@@ -146,7 +167,17 @@ def quantizable_nodes(model: Any, ranges: dict[str, tuple[float, float]]) -> lis
     return out
 
 
-def _build(model: Any, ranges: dict[str, tuple[float, float]], path: Path) -> None:
+class _DropAdvice(logging.Filter):
+    """Drops the quantizer's advice to pre-process the model (ours is built as it is on
+    purpose: the shipped ranges name the model's own tensors)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider")
+
+
+def _build(
+    model: Any, ranges: dict[str, tuple[float, float]], keep: frozenset[str], path: Path
+) -> None:
     import numpy as np
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
@@ -159,7 +190,7 @@ def _build(model: Any, ranges: dict[str, tuple[float, float]], path: Path) -> No
     from ocrmill.atomic import write_atomically
 
     model = prepared(model)
-    nodes = quantizable_nodes(model, ranges)
+    nodes = quantizable_nodes(model, ranges, keep)
     if not nodes:
         raise ModelError("the shipped int8 ranges cover none of the model's convolutions")
     with tempfile.TemporaryDirectory(prefix="ocrmill-int8-") as tmp:
@@ -169,18 +200,23 @@ def _build(model: Any, ranges: dict[str, tuple[float, float]], path: Path) -> No
         data = {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()}
         save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), calibration)
         quantized = Path(tmp) / "int8.onnx"
-        quantize_static(
-            source,
-            quantized,
-            None,
-            quant_format=QuantFormat.QDQ,
-            nodes_to_quantize=nodes,
-            per_channel=True,
-            activation_type=QuantType.QUInt8,
-            weight_type=QuantType.QInt8,
-            calibrate_method=CalibrationMethod.MinMax,
-            calibration_cache_path=calibration,
-        )
+        quiet = _DropAdvice()
+        logging.getLogger().addFilter(quiet)  # the quantizer warns through the root logger
+        try:
+            quantize_static(
+                source,
+                quantized,
+                None,
+                quant_format=QuantFormat.QDQ,
+                nodes_to_quantize=nodes,
+                per_channel=True,
+                activation_type=QuantType.QUInt8,
+                weight_type=QuantType.QInt8,
+                calibrate_method=CalibrationMethod.MinMax,
+                calibration_cache_path=calibration,
+            )
+        finally:
+            logging.getLogger().removeFilter(quiet)
         payload = quantized.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, lambda tmp_path: tmp_path.write_bytes(payload))
