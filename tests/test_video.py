@@ -492,4 +492,6 @@ def test_real_models_score_a_scene_without_text_zero_and_captions_by_their_area(
     assert bare_record.score.max < 0.01, [f.lines for f in bare_record.frames]
     assert 0.06 <= subtitled_record.score.min <= subtitled_record.score.max <= 0.2
     for frame in subtitled_record.frames:
-        assert "old station" in frame.text
+        # Spaces aside: the narrow one in "old station" is missed in 1 of 30 of these frames
+        # at f32 and 2 of 30 with the recognizer at int8 (where the CPU choice takes it).
+        assert "oldstation,7:45" in frame.text.replace(" ", "")
