@@ -89,18 +89,13 @@ def measure_ranges(model_path: Path, rows: list[np.ndarray]) -> tuple[str, dict[
     import onnx
     from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
 
-    from ocrmill.backends.int8 import QUANTIZED_OPS, prepared, weights_fingerprint
+    from ocrmill.backends.int8 import activations, prepared, weights_fingerprint
 
     model = onnx.load(str(model_path))
     fingerprint = weights_fingerprint(model)
     model = prepared(model)
     name = model.graph.input[0].name
-    weights = {t.name for t in model.graph.initializer}
-    wanted = set()
-    for node in model.graph.node:
-        if node.op_type in QUANTIZED_OPS:
-            wanted.update(t for t in node.input[:2] if t and t not in weights)
-            wanted.update(node.output)
+    wanted = {t for tensors in activations(model).values() for t in tensors}
     with tempfile.TemporaryDirectory(prefix="ocrmill-calib-") as tmp:
         source = Path(tmp) / "model.onnx"
         onnx.save(model, str(source))

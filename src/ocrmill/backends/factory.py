@@ -158,10 +158,12 @@ def candidate_precision(candidate: str, config: BackendConfig) -> Literal["f32",
     """What a CPU candidate computes in: ``openvino-bf16`` in bf16, ``openvino-int8`` in
     int8, ``openvino`` in what the configuration names (``auto`` loads it at f32), every
     other backend in f32."""
-    if candidate in ("openvino-bf16", "openvino-int8"):
-        return "bf16" if candidate == "openvino-bf16" else "int8"
-    if candidate == "openvino" and config.openvino_precision in ("bf16", "int8"):
-        return "bf16" if config.openvino_precision == "bf16" else "int8"
+    if candidate == "openvino-bf16":
+        return "bf16"
+    if candidate == "openvino-int8":
+        return "int8"
+    if candidate == "openvino" and config.openvino_precision != "auto":
+        return config.openvino_precision
     return "f32"
 
 

@@ -26,6 +26,7 @@ matrix products at int8 too, scene text read worse (the 30 labelled images of
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import json
@@ -34,6 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ocrmill.atomic import write_atomically, write_text_atomically
 from ocrmill.errors import ModelError
 from ocrmill.models import file_digest
 
@@ -63,21 +65,19 @@ def weights_fingerprint(model: Any) -> str:
     return digest.hexdigest()[:16]
 
 
-def _ranges_files() -> list[Path]:
-    return sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else []
-
-
-def _shipped(fingerprint: str) -> dict[str, Any] | None:
-    for path in _ranges_files():
-        data = json.loads(path.read_text())
-        if data.get("fingerprint") == fingerprint:
-            return dict(data)
-    return None
+@functools.cache
+def _shipped() -> tuple[dict[str, dict[str, Any]], str]:
+    """The ranges files by fingerprint, and a digest of their contents (part of a copy's
+    cache key): read once per process."""
+    files = sorted(RANGES_DIR.glob("*.json")) if RANGES_DIR.is_dir() else []
+    records = [json.loads(p.read_text()) for p in files]
+    digest = hashlib.sha256(json.dumps(records, sort_keys=True).encode()).hexdigest()
+    return {str(r.get("fingerprint")): r for r in records}, digest
 
 
 def load_ranges(fingerprint: str) -> dict[str, tuple[float, float]] | None:
     """The shipped activation ranges for the model with this fingerprint, or None."""
-    data = _shipped(fingerprint)
+    data = _shipped()[0].get(fingerprint)
     if data is None:
         return None
     return {str(k): (float(v[0]), float(v[1])) for k, v in data["ranges"].items()}
@@ -86,7 +86,7 @@ def load_ranges(fingerprint: str) -> dict[str, tuple[float, float]] | None:
 def kept_f32(fingerprint: str) -> frozenset[str]:
     """The nodes of the model with this fingerprint that stay f32: those whose int8 form
     was measured to cost accuracy (the ranges file's ``f32_nodes``)."""
-    data = _shipped(fingerprint) or {}
+    data = _shipped()[0].get(fingerprint, {})
     return frozenset(str(n) for n in data.get("f32_nodes", ()))
 
 
@@ -103,8 +103,7 @@ def supported() -> bool:
 def copy_path(model_path: Path, cache_dir: Path) -> Path:
     """Where ``model_path``'s int8 copy is kept: keyed by the model's contents, the shipped
     ranges and how copies are built."""
-    shipped = json.dumps([json.loads(p.read_text()) for p in _ranges_files()], sort_keys=True)
-    ranges_key = hashlib.sha256(shipped.encode()).hexdigest()
+    ranges_key = _shipped()[1]
     source = file_digest(model_path)
     key = hashlib.sha256(f"{source}|{ranges_key}|{_FORMAT}".encode()).hexdigest()[:24]
     return cache_dir / "int8" / f"{Path(model_path).stem}-int8-{key}.onnx"
@@ -151,20 +150,27 @@ def prepared(model: Any) -> Any:
     return model
 
 
+def activations(model: Any) -> dict[str, list[str]]:
+    """Per node of a quantized kind (``QUANTIZED_OPS``), by name: the tensors whose range
+    its int8 form needs (its inputs that are not weights, and its outputs)."""
+    weights = {t.name for t in model.graph.initializer}
+    return {
+        node.name: [t for t in node.input[:2] if t and t not in weights] + list(node.output)
+        for node in model.graph.node
+        if node.op_type in QUANTIZED_OPS
+    }
+
+
 def quantizable_nodes(
     model: Any, ranges: dict[str, tuple[float, float]], keep: frozenset[str] = frozenset()
 ) -> list[str]:
-    """The convolutions whose activations (inputs that are not weights, and outputs) all
-    have a measured range, less the nodes in ``keep``."""
-    weights = {t.name for t in model.graph.initializer}
-    out = []
-    for node in model.graph.node:
-        if node.op_type not in QUANTIZED_OPS or node.name in keep:
-            continue
-        tensors = [t for t in node.input[:2] if t and t not in weights] + list(node.output)
-        if all(t in ranges for t in tensors):
-            out.append(node.name)
-    return out
+    """The convolutions whose activations all have a measured range, less the nodes in
+    ``keep``."""
+    return [
+        name
+        for name, tensors in activations(model).items()
+        if name not in keep and all(t in ranges for t in tensors)
+    ]
 
 
 class _DropAdvice(logging.Filter):
@@ -187,8 +193,6 @@ def _build(
         save_tensors_data,
     )
 
-    from ocrmill.atomic import write_atomically
-
     model = prepared(model)
     nodes = quantizable_nodes(model, ranges, keep)
     if not nodes:
@@ -199,14 +203,13 @@ def _build(
         calibration = Path(tmp) / "ranges.json"
         data = {k: (np.float32(lo), np.float32(hi)) for k, (lo, hi) in ranges.items()}
         save_tensors_data(TensorsData(CalibrationMethod.MinMax, data), calibration)
-        quantized = Path(tmp) / "int8.onnx"
         quiet = _DropAdvice()
         logging.getLogger().addFilter(quiet)  # the quantizer warns through the root logger
         try:
-            quantize_static(
+            quantize = functools.partial(
+                quantize_static,
                 source,
-                quantized,
-                None,
+                calibration_data_reader=None,
                 quant_format=QuantFormat.QDQ,
                 nodes_to_quantize=nodes,
                 per_channel=True,
@@ -215,11 +218,9 @@ def _build(
                 calibrate_method=CalibrationMethod.MinMax,
                 calibration_cache_path=calibration,
             )
+            write_atomically(path, lambda tmp_path: quantize(model_output=tmp_path))
         finally:
             logging.getLogger().removeFilter(quiet)
-        payload = quantized.read_bytes()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, lambda tmp_path: tmp_path.write_bytes(payload))
 
 
 def has_copy(model_path: Path, cache_dir: Path) -> bool:
@@ -237,8 +238,7 @@ def has_copy(model_path: Path, cache_dir: Path) -> bool:
     except ModelError as exc:
         log.debug("no int8 copy of %s: %s", model_path, exc)
         try:
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            marker.write_text(f"{exc}\n")
+            write_text_atomically(marker, f"{exc}\n")
         except OSError:
             pass  # an unwritable cache only means looking again next start
         return False
