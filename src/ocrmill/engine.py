@@ -124,11 +124,12 @@ class Engine:
         # loaded; a call that asks for them then reads tables from their lines). On a CPU
         # the shipped model is loaded by the first page that asks for tables (columns read
         # side by side): a worker that never sees one keeps ~35 MiB and ~0.1 s of start-up
-        # (none of the 30 images of benchmarks/run_throughput.py asks; its tree peaked at 827
-        # against 870 MiB: benchmarks/results/run_throughput_20261207-lazy-layout-xeon207.md
-        # and -before-lazy-layout-xeon207.md). A model the user
-        # names is loaded now, so that a broken one is refused at start; so is a GPU
-        # engine's, whose memory after warm-up sizes the workers.
+        # (none of the 30 images of benchmarks/run_throughput.py asks; its tree peaked at
+        # 827 against 870 MiB in
+        # benchmarks/results/run_throughput_20261207-lazy-layout-xeon207.md and
+        # -before-lazy-layout-xeon207.md). A model the user names is loaded now, so that
+        # a broken one is refused at start; so is a GPU engine's, whose memory after
+        # warm-up sizes the workers.
         self._layout: InferenceBackend | None = None
         self._layout_pending = False
         wanted = self.config.read.layout
