@@ -116,6 +116,7 @@ class Engine:
     def __init__(self, config: Config | None = None) -> None:
         self.config = config or Config()
         self.files: ModelFiles = self._recognizer_files()
+        self._on_cpu = self.config.backend.device == "cpu"
         self._det = create_backend(self.files.det, self.config.backend, "det")
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
@@ -134,7 +135,7 @@ class Engine:
         self._layout_pending = False
         wanted = self.config.read.layout
         if self.files.layout is not None and wanted.tables == "auto" and wanted.mode == "auto":
-            if self.config.models.layout is None and self.config.backend.device == "cpu":
+            if self.config.models.layout is None and self._on_cpu:
                 self._layout_pending = True
             else:
                 self._layout = self._load_layout()
@@ -152,7 +153,6 @@ class Engine:
 
             self._latin_first = LatinFirst.from_metadata(whole_head, head.metadata())
         self.vocabulary = self._load_vocabulary()
-        self._on_cpu = self.config.backend.device == "cpu"
         # Batching detection pays on GPUs; on CPUs it only adds padding work.
         self._batch_detection = not self._on_cpu
 
