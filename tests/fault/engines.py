@@ -10,6 +10,8 @@ chunk holds one, so a page can have a real size) with a command:
 * ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
   (then create it), so a retry succeeds;
 * ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
+* ``heap:MB`` - read where the C heap put an MB-megabyte block allocated after one of the
+  same size was freed: ``mapped`` (its own mapping) or ``heap`` (see ``heap_block``);
 * ``bad`` - an input error record;  ``gpu-oom:TEXT`` - a ``resource_limit`` record on a GPU
   worker (out of GPU memory), ``TEXT`` read on a CPU worker.
 
@@ -49,6 +51,39 @@ def _log_read(name: str) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(name + "\n")
+
+
+def heap_block(mb: int) -> str:
+    """Allocate and free an ``mb``-megabyte block with the C library's malloc, then allocate
+    one of the same size again and say where glibc put it: ``mapped`` (a mapping of its own,
+    which ``mallinfo2`` counts in ``hblks``) or ``heap``. Without a fixed mmap threshold,
+    glibc raises the threshold to a freed mapped block's size, so the second block is served
+    from the heap. ``unknown`` where the C library has no ``mallinfo2`` (not glibc >= 2.33)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        return "unknown"
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [
+            (name, ctypes.c_size_t)
+            for name in (
+                "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+                "uordblks", "fordblks", "keepcost",
+            )
+        ]  # fmt: skip
+
+    libc.mallinfo2.restype = MallInfo2
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    size = mb * 1024 * 1024
+    libc.free(libc.malloc(size))
+    before = libc.mallinfo2().hblks
+    block = libc.malloc(size)
+    mapped = libc.mallinfo2().hblks > before
+    libc.free(block)
+    return "mapped" if mapped else "heap"
 
 
 def _png_text(data: bytes, key: str) -> str:
@@ -106,6 +141,8 @@ class FakeEngine:
             block = bytearray(int(mb) * 1024 * 1024)
             block[::4096] = b"x" * len(block[::4096])  # touch every page so RSS grows
             _LEAKED.append(block)
+        if command.startswith("heap:"):
+            command = "ok:" + heap_block(int(command.split(":", 1)[1]))
         if command.startswith("gpu-oom:"):
             if self.device != "cpu":
                 err = ResourceLimitError(f"{name}: CUDA out of memory (fake)")

@@ -17,11 +17,11 @@ import signal
 import threading
 import time
 import traceback
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ocrmill.config import Config
+from ocrmill.runtime import heap
 from ocrmill.runtime.messages import Fatal, Ready, Results, RunTasks, Sized, Stop
 from ocrmill.runtime.tasks import (
     TIMEOUT_REFERENCE_PIXELS,
@@ -90,17 +90,6 @@ def current_rss() -> int:
         return int(psutil.Process().memory_info().rss)
 
 
-def _malloc_trim() -> Callable[[], object]:
-    """glibc's ``malloc_trim(0)``, or a no-op where the C library has none (musl, macOS)."""
-    try:
-        import ctypes
-
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: trim(0)
-
-
 def _die_with_parent() -> None:
     """Make sure this worker never outlives the parent (e.g. while hung in native code).
 
@@ -158,6 +147,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of a worker process."""
     _die_with_parent()
     _prepare_environment(spec)
+    heap.map_big_blocks()  # before the engine's first allocations
     try:
         factory = load_factory(spec.engine_factory)
         engine = factory(spec.config, spec.device, spec.threads)
@@ -174,7 +164,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     # system: without it a worker's resting RSS grows with every large page it has read
     # (30 document images, 2 threads: 751 -> 595 MiB after the last one, peak 750 -> 715;
     # benchmarks/results/worker_memory_20261201.md).
-    release_free_memory = _malloc_trim()
+    release_free_memory = heap.trimmer()
     conn.send(Ready(spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
     while True:
         try:

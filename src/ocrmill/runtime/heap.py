@@ -1,0 +1,53 @@
+"""How a worker's C heap (glibc malloc) holds the memory of the pages it reads.
+
+A page's buffers are large (a 300-dpi page is ~25 MB of RGB, the detector's maps on it some
+more) and short-lived. glibc hands a block at or above its mmap threshold a mapping of its
+own, given back to the system when freed; smaller blocks come from the heap, which keeps
+what is freed. The threshold starts at 128 KiB and rises to the size of every mapped block
+that is freed (up to 32 MiB), so after its first large pages a worker serves the next
+pages' buffers from its heap, and whether its peak then holds one page's buffers or two
+depends on how they happened to interleave: ``ocrmill pdf`` on the turned brochure of
+``benchmarks/searchable_pdf.py`` peaked at ~950 or ~1,170 MiB from run to run, with the
+same text. A threshold fixed at ``BIG_BLOCK`` keeps those buffers in mappings: every run
+took the low mode (``benchmarks/results/searchable_pdf_20261207-heap-xeon207.md``).
+
+Elsewhere (musl, macOS) these are no-ops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+# Blocks this large are always mapped and given back on free. A lower threshold maps more
+# of the detector's blocks on every call, and was slower (4 MiB; the results file above);
+# blocks under it are a line's crops and the models' own small tensors, which the heap
+# serves best.
+BIG_BLOCK = 16 * 1024 * 1024
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+
+
+def _libc() -> object | None:
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None)
+    except OSError:
+        return None
+
+
+def map_big_blocks(size: int = BIG_BLOCK) -> bool:
+    """Fix glibc's mmap threshold at ``size`` bytes for the rest of this process, so blocks
+    of that size or more are always mapped and given back when freed (the threshold no
+    longer rises as large blocks are freed). True when the C library took it."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, size))
+
+
+def trimmer() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``: give the free pages of the heap back to the system."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
+        return lambda: None
+    return lambda: trim(0)

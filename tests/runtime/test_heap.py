@@ -1,0 +1,61 @@
+"""A worker's C heap gives large blocks back: glibc's mmap threshold is fixed in workers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from ocrmill.config import Config
+from ocrmill.runtime import heap
+from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+from ocrmill.runtime.pool import PoolConfig, WorkerPool
+from ocrmill.tasks import Task
+from tests.fault.engines import heap_block
+
+BLOCK_MB = heap.BIG_BLOCK // (1024 * 1024) + 4  # above the fixed threshold
+
+
+def _in_fresh_process(code: str) -> str:
+    """What ``code`` prints, run in a new interpreter (a heap no test has touched)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.strip()
+
+
+def _glibc_moves_big_blocks_to_the_heap() -> bool:
+    """Whether this C library shows the behaviour being fixed: a large block allocated after
+    one of its size was freed comes from the heap (glibc's rising threshold)."""
+    probe = f"from tests.fault.engines import heap_block; print(heap_block({BLOCK_MB}))"
+    return _in_fresh_process(probe) == "heap"
+
+
+needs_glibc = pytest.mark.skipif(
+    heap_block(1) == "unknown" or not _glibc_moves_big_blocks_to_the_heap(),
+    reason="the C library is not glibc >= 2.33 with a rising mmap threshold",
+)
+
+
+@needs_glibc
+def test_with_the_threshold_fixed_a_big_block_is_mapped_again_after_a_free():
+    code = (
+        "from ocrmill.runtime import heap; from tests.fault.engines import heap_block; "
+        f"print(heap.map_big_blocks(), heap_block({BLOCK_MB}), heap_block(1))"
+    )
+    # Taken; the big block is mapped each time; a small block still comes from the heap.
+    assert _in_fresh_process(code) == "True mapped heap"
+
+
+@needs_glibc
+def test_a_worker_maps_big_blocks_before_it_reads():
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
+    with WorkerPool(plan, Config(), pool_config) as pool:
+        payload = f"heap:{BLOCK_MB}".encode()
+        result = pool.submit(Task(id=pool.new_task_id(), source=payload, name="heap")).result(
+            timeout=60
+        )
+    assert result.ok, result
+    assert result.text == "mapped"
