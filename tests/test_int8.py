@@ -90,6 +90,17 @@ def test_the_copy_keeps_the_measured_nodes_at_f32(files, int8_cache):
             assert not set(node.input) & quantized_inputs
 
 
+def test_a_convolution_output_is_left_f32_for_the_next_operation(files, int8_cache):
+    """Only a convolution's input is quantized: a quantized output would cost OpenVINO a
+    quantize step and a dequantize before whatever comes next (not a fused int8 operation)."""
+    model = onnx.load(str(int8.quantized_model(files.rec, int8_cache)))
+    quantized = {n.input[0] for n in model.graph.node if n.op_type == "QuantizeLinear"}
+    convolutions = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convolutions
+    for node in convolutions:
+        assert node.output[0] not in quantized, node.name
+
+
 @pytest.mark.parametrize("flags", [{"avx2", "avx512f", "avx512_vnni"}, {"avx2", "avx512f"}])
 def test_int8_is_a_candidate_only_where_the_cpu_multiplies_int8(
     files, int8_cache, monkeypatch, flags

@@ -17,8 +17,8 @@ A ranges file names its model by a fingerprint of the convolution weights, not b
 file's bytes: the charset-restricted recognizer (``backends.restricted``) is a different
 file with the same backbone, and takes the same ranges. A model no ranges file fits (a
 user's own, the detector, the classifier) has no int8 copy. Only convolutions are
-quantized (weights per output channel, activations as uint8), and not those the ranges
-file keeps at f32 (``f32_nodes``): with the recognizer's last four convolutions and its
+quantized (weights per output channel, their inputs as uint8; their outputs stay f32), and
+not those the ranges file keeps at f32 (``f32_nodes``): with the recognizer's last four convolutions and its
 matrix products at int8 too, scene text read worse (the 30 labelled images of
 ``benchmarks/run_throughput.py``: 14.49 % page CER against 13.25 % at f32;
 ``docs_ocrmill_rec-int8-all-convs_20261206.md``).
@@ -47,7 +47,13 @@ QUANTIZED_OPS = ("Conv",)
 MIN_OPSET = 13
 TARGET_OPSET = 17
 # Bump when quantized models are built differently: cached ones are then built again.
-_FORMAT = 2
+_FORMAT = 3
+# A convolution's input is quantized, its output is not. OpenVINO folds a quantized input
+# into the int8 convolution, but a quantized output became a separate quantize step and a
+# dequantize (a reference int8-to-f32 conversion and a subtraction of the zero point) before
+# the next operation: a third of the recognizer's time on a 640 px line (PERF_COUNT, Intel
+# Xeon model 207, 2 threads: 17.5-19.9 ms a call with outputs quantized, 11.7-12.1 without).
+_EXTRA_OPTIONS = {"OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)}
 
 
 def weights_fingerprint(model: Any) -> str:
@@ -217,6 +223,7 @@ def _build(
                 weight_type=QuantType.QInt8,
                 calibrate_method=CalibrationMethod.MinMax,
                 calibration_cache_path=calibration,
+                extra_options=_EXTRA_OPTIONS,
             )
             write_atomically(path, lambda tmp_path: quantize(model_output=tmp_path))
         finally:
