@@ -180,6 +180,24 @@ def test_a_new_candidate_is_timed_though_a_choice_without_it_is_cached(tmp_path,
     assert (again.backend, again.how) == ("openvino", "cached")
 
 
+def test_an_int8_copy_built_another_way_is_timed_again(tmp_path, model, fake_clock, monkeypatch):
+    """The int8 copy is ocrmill's own build: a choice timed on one build is not reused for
+    another (new ranges, a new way of quantizing), while a choice without int8 is."""
+    from ocrmill.backends import int8
+
+    cache = ChoiceCache(tmp_path)
+    speeds = {"onnxruntime": 100.0, "openvino": 90.0, "openvino-int8": 50.0}
+    load = loader(speeds, fake_clock, [])
+    with_int8, f32 = ("onnxruntime", "openvino-int8"), ("onnxruntime", "openvino")
+    for candidates in (with_int8, f32):
+        found, _ = choose_cpu_backend("rec", model, BackendConfig(), candidates, load, cache)
+        assert found.how == "measured"
+    monkeypatch.setattr(int8, "_FORMAT", int8._FORMAT + 1)
+    rebuilt, _ = choose_cpu_backend("rec", model, BackendConfig(), with_int8, load, cache)
+    kept, _ = choose_cpu_backend("rec", model, BackendConfig(), f32, load, cache)
+    assert (rebuilt.how, kept.how) == ("measured", "cached")
+
+
 def test_bf16_is_what_the_plugin_runs_where_the_cpu_has_it(tmp_path):
     pytest.importorskip("openvino")
     from ocrmill.backends.factory import _load, openvino_has_bf16

@@ -136,6 +136,10 @@ def candidate_module(candidate: str) -> str:
 
 def choice_key(role: str, model_path: Path, threads: int, candidates: tuple[str, ...]) -> str:
     libs = ",".join(f"{c}={_version(candidate_module(c))}" for c in candidates)
+    if "openvino-int8" in candidates:  # the copy timed is built by ocrmill, not a library
+        from ocrmill.backends import int8
+
+        libs += f",int8={int8.build_key()}"
     model = f"{Path(model_path).name}:{file_digest(model_path)[:16]}"
     return f"{role}|{model}|{threads}|probe{PROBE_VERSION}|{libs}|{cpu_identity()}"
 

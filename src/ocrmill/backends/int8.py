@@ -106,12 +106,17 @@ def supported() -> bool:
     return "calibration_cache_path" in inspect.signature(quantize_static).parameters
 
 
+def build_key() -> str:
+    """What an int8 copy depends on besides its model: the shipped ranges and how copies are
+    built. A choice timed on one copy (``backends/choice.py``) is timed again for another."""
+    return f"{_FORMAT}-{_shipped()[1][:16]}"
+
+
 def copy_path(model_path: Path, cache_dir: Path) -> Path:
-    """Where ``model_path``'s int8 copy is kept: keyed by the model's contents, the shipped
-    ranges and how copies are built."""
-    ranges_key = _shipped()[1]
+    """Where ``model_path``'s int8 copy is kept: keyed by the model's contents and
+    ``build_key()``."""
     source = file_digest(model_path)
-    key = hashlib.sha256(f"{source}|{ranges_key}|{_FORMAT}".encode()).hexdigest()[:24]
+    key = hashlib.sha256(f"{source}|{build_key()}".encode()).hexdigest()[:24]
     return cache_dir / "int8" / f"{Path(model_path).stem}-int8-{key}.onnx"
 
 
