@@ -146,7 +146,15 @@ def test_a_narrow_gutter_cuts_the_lines_the_detector_joined(engine):
     gt = set(page.lines)
     assert sum(line.text in gt for line in joined.lines) < len(gt) - 5  # rows joined
     result = read(engine, page)
-    assert sorted(line.text for line in result.lines) == sorted(page.lines)
+    # One line for each line of the page, on its own column's words: a row left joined
+    # reads two lines' text (CER over 0.5 against either); a misread character (the
+    # recognizer at int8 read one `Slowly` as `Sslowly`) stays under 0.05.
+    assert len(result.lines) == len(page.lines)
+    nearest = [
+        min(page.lines, key=lambda gt_line: cer(line.text, gt_line)) for line in result.lines
+    ]
+    assert sorted(nearest) == sorted(page.lines)
+    assert all(cer(line.text, gt_line) <= 0.05 for line, gt_line in zip(result.lines, nearest))
     for line in result.lines:  # every word of a cut line lies within the line's box
         x0, x1 = min(p[0] for p in line.box), max(p[0] for p in line.box)
         for word in line.words:
