@@ -134,12 +134,19 @@ def candidate_module(candidate: str) -> str:
     return candidate.split("-", 1)[0]
 
 
-def choice_key(role: str, model_path: Path, threads: int, candidates: tuple[str, ...]) -> str:
-    libs = ",".join(f"{c}={_version(candidate_module(c))}" for c in candidates)
-    if "openvino-int8" in candidates:  # the copy timed is built by ocrmill, not a library
+def candidate_version(candidate: str) -> str:
+    """What a candidate's timing depends on: its package's version, and for
+    ``openvino-int8`` also how ocrmill builds the int8 copy it runs (``int8.build_key``)."""
+    version = _version(candidate_module(candidate))
+    if candidate == "openvino-int8":
         from ocrmill.backends import int8
 
-        libs += f",int8={int8.build_key()}"
+        version += f"+{int8.build_key()}"
+    return version
+
+
+def choice_key(role: str, model_path: Path, threads: int, candidates: tuple[str, ...]) -> str:
+    libs = ",".join(f"{c}={candidate_version(c)}" for c in candidates)
     model = f"{Path(model_path).name}:{file_digest(model_path)[:16]}"
     return f"{role}|{model}|{threads}|probe{PROBE_VERSION}|{libs}|{cpu_identity()}"
 

@@ -18,8 +18,8 @@ file's bytes: the charset-restricted recognizer (``backends.restricted``) is a d
 file with the same backbone, and takes the same ranges. A model no ranges file fits (a
 user's own, the detector, the classifier) has no int8 copy. Only convolutions are
 quantized (weights per output channel, their inputs as uint8; their outputs stay f32), and
-not those the ranges file keeps at f32 (``f32_nodes``): with the recognizer's last four convolutions and its
-matrix products at int8 too, scene text read worse (the 30 labelled images of
+not those the ranges file keeps at f32 (``f32_nodes``): with the recognizer's last four
+convolutions and its matrix products at int8 too, scene text read worse (the 30 labelled images of
 ``benchmarks/run_throughput.py``: 14.49 % page CER against 13.25 % at f32;
 ``docs_ocrmill_rec-int8-all-convs_20261206.md``).
 """
@@ -51,8 +51,9 @@ _FORMAT = 3
 # A convolution's input is quantized, its output is not. OpenVINO folds a quantized input
 # into the int8 convolution, but a quantized output became a separate quantize step and a
 # dequantize (a reference int8-to-f32 conversion and a subtraction of the zero point) before
-# the next operation: a third of the recognizer's time on a 640 px line (PERF_COUNT, Intel
-# Xeon model 207, 2 threads: 17.5-19.9 ms a call with outputs quantized, 11.7-12.1 without).
+# the next operation: a third of the recognizer's time on a 640 px line in OpenVINO's
+# profile (benchmarks/results/run_throughput_20261207-int8-conv-inputs-xeon207.md: 2.82x
+# RapidOCR against 2.27x with outputs quantized, Intel Xeon model 207).
 _EXTRA_OPTIONS = {"OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)}
 
 

@@ -16,6 +16,7 @@ Elsewhere (musl, macOS) these are no-ops.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 # Blocks this large are always mapped and given back on free. A lower threshold maps more
@@ -26,7 +27,9 @@ BIG_BLOCK = 16 * 1024 * 1024
 _M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
 
 
+@functools.cache
 def _libc() -> object | None:
+    """The C library this process runs on (opened once), or None."""
     try:
         import ctypes
 
