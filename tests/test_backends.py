@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from ocrmill.backends import factory
 from ocrmill.backends.onnx import execution_providers
 from ocrmill.backends.split import is_out_of_memory
-from ocrmill.config import BackendConfig
+from ocrmill.config import BackendConfig, Config
 from ocrmill.errors import ConfigError
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -100,6 +103,48 @@ def test_openvino_matches_onnxruntime_on_the_detector():
     got = OpenVinoBackend(det, BackendConfig(name="openvino")).run(x)
     assert got.shape == ref.shape
     assert float(np.max(np.abs(got - ref))) < 1e-4
+
+
+def test_openvino_loads_and_runs_models_with_its_conversion_api_left_out(tmp_path):
+    """A worker imports OpenVINO without its model-conversion API (a faster start); models
+    still compile from their files and run, and asking after the import is too late."""
+    pytest.importorskip("openvino")
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from ocrmill.backends.openvino import CONVERSION_API, OpenVinoBackend, "
+        "leave_out_conversion_api\n"
+        "from ocrmill.config import BackendConfig\n"
+        "from ocrmill.models import shipped_model_dir\n"
+        "first = leave_out_conversion_api()\n"
+        "config = BackendConfig(name='openvino', cache_dir=sys.argv[1])\n"
+        "cls = OpenVinoBackend(shipped_model_dir() / 'ch_ppocr_mobile_v2.0_cls_mobile.onnx', "
+        "config)\n"
+        "out = cls.run(np.zeros((2, 3, 48, 192), np.float32))\n"
+        "import openvino\n"
+        "print(first, out.shape, sys.modules[CONVERSION_API] is None, "
+        "hasattr(openvino, 'convert_model'), leave_out_conversion_api())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "(2,", "2)", "True", "False", "False"]
+
+
+def test_a_worker_imports_openvino_without_its_conversion_api():
+    from ocrmill.backends.openvino import CONVERSION_API
+    from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+    from ocrmill.runtime.pool import PoolConfig, WorkerPool
+    from ocrmill.tasks import Task
+
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
+    with WorkerPool(plan, Config(), pool_config) as pool:
+        task = Task(id=pool.new_task_id(), source=f"module:{CONVERSION_API}".encode(), name="m")
+        result = pool.submit(task).result(timeout=60)
+    assert result.ok, result
+    assert result.text == "left out"
 
 
 def test_openvino_reads_model_metadata():

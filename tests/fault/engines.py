@@ -12,6 +12,7 @@ chunk holds one, so a page can have a real size) with a command:
 * ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
 * ``heap:MB`` - read where the C heap put an MB-megabyte block allocated after one of the
   same size was freed: ``mapped`` (its own mapping) or ``heap`` (see ``heap_block``);
+* ``module:NAME`` - read whether module ``NAME`` is loaded in the worker (``module_state``);
 * ``bad`` - an input error record;  ``gpu-oom:TEXT`` - a ``resource_limit`` record on a GPU
   worker (out of GPU memory), ``TEXT`` read on a CPU worker.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -51,6 +53,14 @@ def _log_read(name: str) -> None:
     if log:
         with open(log, "a", encoding="utf-8") as fh:
             fh.write(name + "\n")
+
+
+def module_state(name: str) -> str:
+    """``loaded``, ``left out`` (its import made to fail) or ``absent``: module ``name`` in
+    this process."""
+    if name not in sys.modules:
+        return "absent"
+    return "left out" if sys.modules[name] is None else "loaded"
 
 
 def heap_block(mb: int) -> str:
@@ -143,6 +153,8 @@ class FakeEngine:
             _LEAKED.append(block)
         if command.startswith("heap:"):
             command = "ok:" + heap_block(int(command.split(":", 1)[1]))
+        if command.startswith("module:"):
+            command = "ok:" + module_state(command.split(":", 1)[1])
         if command.startswith("gpu-oom:"):
             if self.device != "cpu":
                 err = ResourceLimitError(f"{name}: CUDA out of memory (fake)")
