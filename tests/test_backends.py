@@ -147,6 +147,25 @@ def test_a_worker_imports_openvino_without_its_conversion_api():
     assert result.text == "left out"
 
 
+def _allows_spinning(backend) -> bool:
+    options = backend._session.get_session_options()
+    try:
+        return options.get_session_config_entry("session.intra_op.allow_spinning") != "0"
+    except Exception:  # not set: ONNX Runtime's threads spin
+        return True
+
+
+@pytest.mark.parametrize("role", ["rec", "det", "cls"])
+def test_only_the_recognizer_leaves_onnxruntime_threads_spinning(role):
+    """A model run between other models' runs lets its threads sleep when it is done."""
+    from ocrmill.models import shipped_model_dir
+
+    names = {"rec": "PP-OCRv6_rec_small.onnx", "det": "PP-OCRv6_det_small.onnx"}
+    path = shipped_model_dir() / names.get(role, "ch_ppocr_mobile_v2.0_cls_mobile.onnx")
+    backend = factory.create_backend(path, BackendConfig(name="onnxruntime"), role)
+    assert _allows_spinning(backend) is (role == "rec")
+
+
 def test_openvino_reads_model_metadata():
     pytest.importorskip("openvino")
     from ocrmill.backends.openvino import OpenVinoBackend
