@@ -172,7 +172,7 @@ def candidate_precision(candidate: str, config: BackendConfig) -> Literal["f32",
 # classifier, the layout model) would leave them spinning against the next model: on an
 # Intel Xeon (family 6 model 207), 2 threads, OpenVINO's detector took 159-172 ms right
 # after a spinning classifier run against 138 ms after a sleeping one, and five recognizer
-# lines 58-62 against 41 ms; the classifier itself took 3.8 against 4.8 ms.
+# lines 58-62 against 41 ms; the classifier itself runs 1-4 ms slower asleep (4 to 16 crops).
 SPINNING_ROLES = ("rec",)
 
 
