@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 
 import numpy as np
 import pytest
@@ -151,6 +152,67 @@ def test_read_many_matches_read_and_keeps_failures_in_place(engine):
     assert failure.code in {"corrupt_image", "unsupported_format"}
     singles = [engine.read(img).text for img in imgs]
     assert [r.text for r in results if r.ok] == singles
+
+
+def _helpers_alive() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "ocrmill-detect-ahead"]
+
+
+def test_read_many_detects_the_next_page_while_this_one_is_read(engine, monkeypatch):
+    """On a CPU the pages of one call are a pipeline: page k+1 is found while page k is
+    read. Each page's reading here waits until the next page has been detected, which in
+    turn (every page detected, then every page read) could not happen."""
+    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+    singles = [engine.read(img).text for img in imgs]
+    detected = [threading.Event() for _ in imgs]
+    next_was_found: list[bool] = []
+    real_detect, real_read = engine._detect_pages, engine._read_detected
+
+    def detect(slots, opts):
+        out = real_detect(slots, opts)
+        detected[sum(e.is_set() for e in detected)].set()
+        return out
+
+    def read(slots, opts):
+        k = len(next_was_found)
+        next_was_found.append(k + 1 == len(imgs) or detected[k + 1].wait(timeout=20))
+        return real_read(slots, opts)
+
+    monkeypatch.setattr(engine, "_detect_pages", detect)
+    monkeypatch.setattr(engine, "_read_detected", read)
+    results = engine.read_many(imgs)
+    assert next_was_found == [True, True, True]
+    assert [r.text for r in results] == singles
+    assert not _helpers_alive()
+
+
+def test_read_many_stops_its_detecting_thread_when_reading_fails(engine, monkeypatch):
+    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+
+    def read(slots, opts):
+        raise RuntimeError("reading failed on purpose")
+
+    monkeypatch.setattr(engine, "_read_detected", read)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        engine.read_many(imgs)
+    assert not _helpers_alive()
+
+
+def test_read_many_raises_in_the_callers_thread_what_detection_ran_into(engine, monkeypatch):
+    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+    real_detect = engine._detect_pages
+    seen: list[int] = []
+
+    def detect(slots, opts):
+        seen.append(1)
+        if len(seen) == 2:
+            raise RuntimeError("detection broke on purpose")
+        return real_detect(slots, opts)
+
+    monkeypatch.setattr(engine, "_detect_pages", detect)
+    with pytest.raises(RuntimeError, match="on purpose"):
+        engine.read_many(imgs)
+    assert not _helpers_alive()
 
 
 def test_read_raises_typed_error_for_bad_input(engine):

@@ -13,6 +13,8 @@ import dataclasses
 import functools
 import logging
 import os
+import queue
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -155,6 +157,9 @@ class Engine:
         self.vocabulary = self._load_vocabulary()
         # Batching detection pays on GPUs; on CPUs it only adds padding work.
         self._batch_detection = not self._on_cpu
+        # On a CPU the pages of one call are read as a pipeline (``_read_pipelined``): two
+        # threads may then call one model, which runs one call at a time.
+        self._model_locks = {role: threading.Lock() for role in ("det", "cls", "rec", "layout")}
 
     # -- construction ---------------------------------------------------------------
 
@@ -305,7 +310,8 @@ class Engine:
         options: ReadOptions | None = None,
         names: Sequence[str | None] | None = None,
     ) -> list[Result]:
-        """Read several images, batching recognition crops across all of them.
+        """Read several images: on a GPU batching detection and recognition across them, on
+        a CPU as a pipeline (the next image detected while this one is read).
 
         Never raises for a bad input: each input yields a :class:`PageResult` or a
         :class:`PageFailure`, in input order.
@@ -314,8 +320,55 @@ class Engine:
         names = list(names) if names is not None else [None] * len(images)
         if len(names) != len(images):
             raise ValueError("names must have one entry per image")
+        if self._on_cpu and len(images) > 1:
+            return self._read_pipelined(images, names, opts)
         decoded = [self._decode(image, name) for image, name in zip(images, names)]
-        slots = self._detect_pages(decoded, opts)
+        return self._read_detected(self._detect_pages(decoded, opts), opts)
+
+    def _read_pipelined(
+        self,
+        images: Sequence[ImageSource | DecodedImage],
+        names: Sequence[str | None],
+        opts: ReadOptions,
+    ) -> list[Result]:
+        """Read pages one after the other while a helper thread decodes and detects the
+        next one: one core's Python and OpenCV work on a page (decoding, boxes, crops,
+        words, layout) overlaps the other page's inference, and no more than one page
+        waits ahead. Recognition is batched within a page, which on a CPU reads as fast
+        as across pages (``RecOptions.cpu_max_batch_pixels``)."""
+        ahead: queue.Queue[Result | _Page | BaseException] = queue.Queue()
+        turn = threading.Semaphore(1)  # the helper's leave to start on the next page
+        stop = threading.Event()
+
+        def detect_ahead() -> None:
+            for image, name in zip(images, names):
+                turn.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    ahead.put(self._detect_pages([self._decode(image, name)], opts)[0])
+                except BaseException as exc:  # handed to the caller's thread, raised there
+                    ahead.put(exc)
+                    return
+
+        helper = threading.Thread(target=detect_ahead, name="ocrmill-detect-ahead", daemon=True)
+        helper.start()
+        out: list[Result] = []
+        try:
+            for _ in images:
+                slot = ahead.get()
+                turn.release()
+                if isinstance(slot, BaseException):
+                    raise slot
+                out.extend(self._read_detected([slot], opts))
+        finally:
+            stop.set()
+            turn.release()
+            helper.join()
+        return out
+
+    def _read_detected(self, slots: list[Result | _Page], opts: ReadOptions) -> list[Result]:
+        """Recognize and lay out the detected pages among ``slots`` (failures pass)."""
         pages = [p for p in slots if isinstance(p, _Page)]
         try:
             self._classify_and_recognize(pages, opts)
@@ -335,15 +388,18 @@ class Engine:
     # -- model calls: each halves its batch while the device runs out of memory ------------
 
     def _run_det(self, batch: np.ndarray) -> np.ndarray:
-        return run_splitting(self._det.run, batch)
+        with self._model_locks["det"]:
+            return run_splitting(self._det.run, batch)
 
     def _run_cls(self, batch: np.ndarray) -> np.ndarray:
-        return run_splitting(self._cls.run, batch)
+        with self._model_locks["cls"]:
+            return run_splitting(self._cls.run, batch)
 
     def _run_rec(
         self, batch: np.ndarray, latin_below: float = 0.0
     ) -> tuple[np.ndarray, np.ndarray]:
-        idx, best = run_splitting(lambda b: self._rec_top1(b, latin_below), batch)
+        with self._model_locks["rec"]:
+            idx, best = run_splitting(lambda b: self._rec_top1(b, latin_below), batch)
         return idx, best
 
     def _rec_top1(self, batch: np.ndarray, latin_below: float) -> tuple[np.ndarray, np.ndarray]:
@@ -660,7 +716,8 @@ class Engine:
         pixels = page.image.pixels
         if page.rotation:
             pixels = np.rot90(pixels, -page.rotation // 90)
-        return regions.find_tables(model.run_all, pixels, angle, center)
+        with self._model_locks["layout"]:
+            return regions.find_tables(model.run_all, pixels, angle, center)
 
     @staticmethod
     def _cut_at_gutters(

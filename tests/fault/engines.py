@@ -13,6 +13,7 @@ chunk holds one, so a page can have a real size) with a command:
 * ``heap:MB`` - read where the C heap put an MB-megabyte block allocated after one of the
   same size was freed: ``mapped`` (its own mapping) or ``heap`` (see ``heap_block``);
 * ``module:NAME`` - read whether module ``NAME`` is loaded in the worker (``module_state``);
+* ``arena`` - read where another thread's small blocks come from (``thread_arena``);
 * ``bad`` - an input error record;  ``gpu-oom:TEXT`` - a ``resource_limit`` record on a GPU
   worker (out of GPU memory), ``TEXT`` read on a CPU worker.
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,17 +65,36 @@ def module_state(name: str) -> str:
     return "left out" if sys.modules[name] is None else "loaded"
 
 
-def heap_block(mb: int) -> str:
-    """Allocate and free an ``mb``-megabyte block with the C library's malloc, then allocate
-    one of the same size again and say where glibc put it: ``mapped`` (a mapping of its own,
-    which ``mallinfo2`` counts in ``hblks``) or ``heap``. Without a fixed mmap threshold,
-    glibc raises the threshold to a freed mapped block's size, so the second block is served
-    from the heap. ``unknown`` where the C library has no ``mallinfo2`` (not glibc >= 2.33)."""
+def thread_arena() -> str:
+    """Where a new thread's blocks come from: ``main`` (glibc's main heap) or ``own`` (an
+    arena of another heap), read from the NON_MAIN_ARENA bit of a block's chunk header;
+    ``unknown`` where the C library is not glibc >= 2.33."""
+    import ctypes
+
+    libc = _glibc()
+    if libc is None:
+        return "unknown"
+    seen: list[str] = []
+
+    def allocate() -> None:
+        block = libc.malloc(64 * 1024)  # under the mmap threshold: an arena's chunk
+        header = ctypes.c_size_t.from_address(block - ctypes.sizeof(ctypes.c_size_t)).value
+        seen.append("own" if header & 0x4 else "main")
+        libc.free(block)
+
+    thread = threading.Thread(target=allocate)
+    thread.start()
+    thread.join()
+    return seen[0]
+
+
+def _glibc() -> Any:
+    """The C library with ``mallinfo2``, ``malloc`` and ``free`` typed, or None."""
     import ctypes
 
     libc = ctypes.CDLL(None)
     if not hasattr(libc, "mallinfo2"):
-        return "unknown"
+        return None
 
     class MallInfo2(ctypes.Structure):
         _fields_ = [
@@ -87,6 +108,18 @@ def heap_block(mb: int) -> str:
     libc.mallinfo2.restype = MallInfo2
     libc.malloc.restype = ctypes.c_void_p
     libc.free.argtypes = [ctypes.c_void_p]
+    return libc
+
+
+def heap_block(mb: int) -> str:
+    """Allocate and free an ``mb``-megabyte block with the C library's malloc, then allocate
+    one of the same size again and say where glibc put it: ``mapped`` (a mapping of its own,
+    which ``mallinfo2`` counts in ``hblks``) or ``heap``. Without a fixed mmap threshold,
+    glibc raises the threshold to a freed mapped block's size, so the second block is served
+    from the heap. ``unknown`` where the C library has no ``mallinfo2`` (not glibc >= 2.33)."""
+    libc = _glibc()
+    if libc is None:
+        return "unknown"
     size = mb * 1024 * 1024
     libc.free(libc.malloc(size))
     before = libc.mallinfo2().hblks
@@ -153,6 +186,8 @@ class FakeEngine:
             _LEAKED.append(block)
         if command.startswith("heap:"):
             command = "ok:" + heap_block(int(command.split(":", 1)[1]))
+        if command == "arena":
+            command = "ok:" + thread_arena()
         if command.startswith("module:"):
             command = "ok:" + module_state(command.split(":", 1)[1])
         if command.startswith("gpu-oom:"):

@@ -59,3 +59,31 @@ def test_a_worker_maps_big_blocks_before_it_reads():
         )
     assert result.ok, result
     assert result.text == "mapped"
+
+
+needs_arenas = pytest.mark.skipif(
+    _in_fresh_process("from tests.fault.engines import thread_arena; print(thread_arena())")
+    != "own",
+    reason="the C library gives no thread an arena of its own (not glibc with mallinfo2)",
+)
+
+
+@needs_arenas
+def test_with_one_arena_another_thread_allocates_from_the_main_heap():
+    code = (
+        "from ocrmill.runtime import heap; from tests.fault.engines import thread_arena; "
+        "print(heap.one_arena(), thread_arena())"
+    )
+    # Without it a fresh process's new thread gets an arena of its own (needs_arenas).
+    assert _in_fresh_process(code) == "True main"
+
+
+@needs_arenas
+def test_a_worker_allocates_from_one_arena():
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
+    with WorkerPool(plan, Config(), pool_config) as pool:
+        task = Task(id=pool.new_task_id(), source=b"arena", name="arena")
+        result = pool.submit(task).result(timeout=60)
+    assert result.ok, result
+    assert result.text == "main"

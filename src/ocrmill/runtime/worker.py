@@ -145,9 +145,10 @@ def _batch_pixels(tasks: list[Task]) -> int:
 
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of a worker process."""
+    heap.one_arena()  # before any other thread of this process starts
+    heap.map_big_blocks()  # before the engine's first allocations
     _die_with_parent()
     _prepare_environment(spec)
-    heap.map_big_blocks()  # before the engine's first allocations
     from ocrmill.backends.openvino import leave_out_conversion_api
 
     leave_out_conversion_api()  # a worker only compiles models: ~0.15 s less to start
