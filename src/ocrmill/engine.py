@@ -119,6 +119,9 @@ class Engine:
         self.config = config or Config()
         self.files: ModelFiles = self._recognizer_files()
         self._on_cpu = self.config.backend.device == "cpu"
+        # Pages read as a pipeline (``_read_pipelined``) may call one model from two
+        # threads; each model runs one call at a time.
+        self._model_locks = {role: threading.Lock() for role in ("det", "cls", "rec", "layout")}
         self._det = create_backend(self.files.det, self.config.backend, "det")
         self._rec = create_backend(self.files.rec, self.config.backend, "rec")
         self._cls = create_backend(self.files.cls, self.config.backend, "cls")
@@ -155,11 +158,9 @@ class Engine:
 
             self._latin_first = LatinFirst.from_metadata(whole_head, head.metadata())
         self.vocabulary = self._load_vocabulary()
-        # Batching detection pays on GPUs; on CPUs it only adds padding work.
+        # Batching detection pays on GPUs; on CPUs it only adds padding work, and the pages
+        # of one call are read as a pipeline instead (``_read_pipelined``).
         self._batch_detection = not self._on_cpu
-        # On a CPU the pages of one call are read as a pipeline (``_read_pipelined``): two
-        # threads may then call one model, which runs one call at a time.
-        self._model_locks = {role: threading.Lock() for role in ("det", "cls", "rec", "layout")}
 
     # -- construction ---------------------------------------------------------------
 
@@ -310,8 +311,8 @@ class Engine:
         options: ReadOptions | None = None,
         names: Sequence[str | None] | None = None,
     ) -> list[Result]:
-        """Read several images: on a GPU batching detection and recognition across them, on
-        a CPU as a pipeline (the next image detected while this one is read).
+        """Read several images: on a GPU batching detection and recognition across them,
+        on a CPU as a pipeline (the next image detected while this one is read).
 
         Never raises for a bad input: each input yields a :class:`PageResult` or a
         :class:`PageFailure`, in input order.
@@ -320,7 +321,7 @@ class Engine:
         names = list(names) if names is not None else [None] * len(images)
         if len(names) != len(images):
             raise ValueError("names must have one entry per image")
-        if self._on_cpu and len(images) > 1:
+        if not self._batch_detection and len(images) > 1:
             return self._read_pipelined(images, names, opts)
         decoded = [self._decode(image, name) for image, name in zip(images, names)]
         return self._read_detected(self._detect_pages(decoded, opts), opts)
