@@ -10,7 +10,7 @@ import pytest
 from ocrmill.backends import factory
 from ocrmill.backends.onnx import execution_providers
 from ocrmill.backends.split import is_out_of_memory
-from ocrmill.config import BackendConfig, Config
+from ocrmill.config import BackendConfig
 from ocrmill.errors import ConfigError
 
 ALL = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
@@ -134,15 +134,9 @@ def test_openvino_loads_and_runs_models_with_its_conversion_api_left_out(tmp_pat
 
 def test_a_worker_imports_openvino_without_its_conversion_api():
     from ocrmill.backends.openvino import CONVERSION_API
-    from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
-    from ocrmill.runtime.pool import PoolConfig, WorkerPool
-    from ocrmill.tasks import Task
+    from tests.fault.engines import read_in_a_worker
 
-    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
-    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
-    with WorkerPool(plan, Config(), pool_config) as pool:
-        task = Task(id=pool.new_task_id(), source=f"module:{CONVERSION_API}".encode(), name="m")
-        result = pool.submit(task).result(timeout=60)
+    result = read_in_a_worker(f"module:{CONVERSION_API}")
     assert result.ok, result
     assert result.text == "left out"
 

@@ -57,6 +57,20 @@ def _log_read(name: str) -> None:
             fh.write(name + "\n")
 
 
+def read_in_a_worker(command: str) -> Any:
+    """The result one pool worker running the fake engine gives for ``command``."""
+    from ocrmill.config import Config
+    from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
+    from ocrmill.runtime.pool import PoolConfig, WorkerPool
+    from ocrmill.tasks import Task
+
+    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
+    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
+    with WorkerPool(plan, Config(), pool_config) as pool:
+        task = Task(id=pool.new_task_id(), source=command.encode(), name=command)
+        return pool.submit(task).result(timeout=60)
+
+
 def module_state(name: str) -> str:
     """``loaded``, ``left out`` (its import made to fail) or ``absent``: module ``name`` in
     this process."""

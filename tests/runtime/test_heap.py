@@ -7,12 +7,8 @@ import sys
 
 import pytest
 
-from ocrmill.config import Config
 from ocrmill.runtime import heap
-from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
-from ocrmill.runtime.pool import PoolConfig, WorkerPool
-from ocrmill.tasks import Task
-from tests.fault.engines import heap_block
+from tests.fault.engines import heap_block, read_in_a_worker
 
 BLOCK_MB = heap.BIG_BLOCK // (1024 * 1024) + 4  # above the fixed threshold
 
@@ -50,13 +46,7 @@ def test_with_the_threshold_fixed_a_big_block_is_mapped_again_after_a_free():
 
 @needs_glibc
 def test_a_worker_maps_big_blocks_before_it_reads():
-    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
-    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
-    with WorkerPool(plan, Config(), pool_config) as pool:
-        payload = f"heap:{BLOCK_MB}".encode()
-        result = pool.submit(Task(id=pool.new_task_id(), source=payload, name="heap")).result(
-            timeout=60
-        )
+    result = read_in_a_worker(f"heap:{BLOCK_MB}")
     assert result.ok, result
     assert result.text == "mapped"
 
@@ -80,10 +70,6 @@ def test_with_one_arena_another_thread_allocates_from_the_main_heap():
 
 @needs_arenas
 def test_a_worker_allocates_from_one_arena():
-    plan = WorkerPlan((WorkerSlot("cpu", 1),), ())
-    pool_config = PoolConfig(engine_factory="tests.fault.engines:fake_engine", warmup=False)
-    with WorkerPool(plan, Config(), pool_config) as pool:
-        task = Task(id=pool.new_task_id(), source=b"arena", name="arena")
-        result = pool.submit(task).result(timeout=60)
+    result = read_in_a_worker("arena")
     assert result.ok, result
     assert result.text == "main"
