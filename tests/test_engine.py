@@ -154,6 +154,10 @@ def test_read_many_matches_read_and_keeps_failures_in_place(engine):
     assert [r.text for r in results if r.ok] == singles
 
 
+def _three_pages() -> list[np.ndarray]:
+    return [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+
+
 def _helpers_alive() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "ocrmill-detect-ahead"]
 
@@ -162,7 +166,7 @@ def test_read_many_detects_the_next_page_while_this_one_is_read(engine, monkeypa
     """On a CPU the pages of one call are a pipeline: page k+1 is found while page k is
     read. Each page's reading here waits until the next page has been detected, which in
     turn (every page detected, then every page read) could not happen."""
-    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+    imgs = _three_pages()
     singles = [engine.read(img).text for img in imgs]
     detected = [threading.Event() for _ in imgs]
     next_was_found: list[bool] = []
@@ -187,7 +191,7 @@ def test_read_many_detects_the_next_page_while_this_one_is_read(engine, monkeypa
 
 
 def test_read_many_stops_its_detecting_thread_when_reading_fails(engine, monkeypatch):
-    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+    imgs = _three_pages()
 
     def read(slots, opts):
         raise RuntimeError("reading failed on purpose")
@@ -199,7 +203,7 @@ def test_read_many_stops_its_detecting_thread_when_reading_fails(engine, monkeyp
 
 
 def test_read_many_raises_in_the_callers_thread_what_detection_ran_into(engine, monkeypatch):
-    imgs = [np.asarray(render_text(s, size=28)) for s in SENTENCES[:3]]
+    imgs = _three_pages()
     real_detect = engine._detect_pages
     seen: list[int] = []
 

@@ -39,28 +39,27 @@ def _libc() -> object | None:
         return None
 
 
+def _mallopt(parameter: int, value: int) -> bool:
+    """glibc's ``mallopt``; True when the C library took the setting."""
+    mallopt = getattr(_libc(), "mallopt", None)
+    return mallopt is not None and bool(mallopt(parameter, value))
+
+
 def map_big_blocks(size: int = BIG_BLOCK) -> bool:
     """Fix glibc's mmap threshold at ``size`` bytes for the rest of this process, so blocks
     of that size or more are always mapped and given back when freed (the threshold no
     longer rises as large blocks are freed). True when the C library took it."""
-    mallopt = getattr(_libc(), "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, size))
+    return _mallopt(_M_MMAP_THRESHOLD, size)
 
 
 def one_arena() -> bool:
     """Have every thread of this process take its blocks from glibc's main heap. By default
-    a thread that allocates while another does gets an arena of its own, which keeps what
-    it freed: the engine's thread that detects the next page held a page's worth more
-    (a warm engine reading 30 document images four at a time peaked 30-55 MiB higher than
-    reading them in turn, and 5-15 MiB with one arena). Call it before a second thread
-    starts: threads already on arenas of their own keep them. True when the C library took
-    it."""
-    mallopt = getattr(_libc(), "mallopt", None)
-    if mallopt is None:
-        return False
-    return bool(mallopt(_M_ARENA_MAX, 1))
+    glibc gives each new thread that allocates an arena of its own, which keeps what it
+    freed: the engine's thread that detects the next page held a page's worth more (a warm
+    engine reading 30 document images four at a time peaked 30-55 MiB higher than reading
+    them in turn, and 5-15 MiB with one arena). Call it before a second thread starts:
+    threads already on arenas of their own keep them. True when the C library took it."""
+    return _mallopt(_M_ARENA_MAX, 1)
 
 
 def trimmer() -> Callable[[], object]:
