@@ -105,6 +105,41 @@ def test_openvino_matches_onnxruntime_on_the_detector():
     assert float(np.max(np.abs(got - ref))) < 1e-4
 
 
+def test_openvino_hands_back_its_buffers_and_reads_the_same_after(tmp_path):
+    """The detector's buffers for a page-sized input go back to the system on
+    ``release_memory``; the next call allocates them again and gives the same output. In a
+    fresh interpreter: its RSS is this test's alone."""
+    pytest.importorskip("openvino")
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from ocrmill.backends.openvino import OpenVinoBackend\n"
+        "from ocrmill.config import BackendConfig\n"
+        "from ocrmill.models import shipped_model_dir\n"
+        "from ocrmill.runtime.heap import trimmer\n"
+        "from ocrmill.runtime.worker import current_rss\n"
+        "config = BackendConfig(name='openvino', cache_dir=sys.argv[1], threads=2)\n"
+        "det = OpenVinoBackend(shipped_model_dir() / 'PP-OCRv6_det_small.onnx', config)\n"
+        "x = np.random.default_rng(0).random((1, 3, 960, 736), dtype=np.float32)\n"
+        "first = det.run(x)\n"
+        "trim = trimmer()\n"
+        "trim()\n"
+        "held = current_rss()\n"
+        "det.release_memory()\n"
+        "trim()\n"
+        "rested = current_rss()\n"
+        "again = det.run(x)\n"
+        "print((held - rested) >> 20, float(np.max(np.abs(again - first))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    handed_back_mib, difference = done.stdout.split()
+    assert int(handed_back_mib) > 100, done.stdout  # 169 MiB on OpenVINO 2026.4
+    assert float(difference) == 0.0
+
+
 def test_openvino_loads_and_runs_models_with_its_conversion_api_left_out(tmp_path):
     """A worker imports OpenVINO without its model-conversion API (a faster start); models
     still compile from their files and run, and asking after the import is too late."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -217,6 +218,30 @@ def test_read_many_raises_in_the_callers_thread_what_detection_ran_into(engine, 
     with pytest.raises(RuntimeError, match="on purpose"):
         engine.read_many(imgs)
     assert not _helpers_alive()
+
+
+def test_release_memory_waits_for_a_model_in_use_and_pages_read_the_same_after(engine, monkeypatch):
+    imgs = _three_pages()
+    before = [r.text for r in engine.read_many(imgs)]
+    released: list[str] = []
+    loaded = {"det": engine._det, "rec": engine._rec, "cls": engine._cls}
+    for role, backend in loaded.items():
+
+        def release(role=role, real=backend.release_memory):
+            released.append(role)
+            real()
+
+        monkeypatch.setattr(backend, "release_memory", release)
+    with engine._model_locks["rec"]:  # the recognizer is busy with another call
+        releasing = threading.Thread(target=engine.release_memory)
+        releasing.start()
+        deadline = time.monotonic() + 30
+        while released != ["det"] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert released == ["det"] and releasing.is_alive()
+    releasing.join(timeout=30)
+    assert released == ["det", "rec", "cls"]
+    assert [r.text for r in engine.read_many(imgs)] == before
 
 
 def test_read_raises_typed_error_for_bad_input(engine):

@@ -10,6 +10,9 @@ chunk holds one, so a page can have a real size) with a command:
 * ``crash`` - SIGKILL the worker;  ``crash-once:MARKER`` - SIGKILL unless MARKER exists
   (then create it), so a retry succeeds;
 * ``hang`` - sleep for an hour;  ``leak:MB:TEXT`` - keep MB megabytes allocated forever;
+* ``buffer:MB:TEXT`` - keep MB megabytes until the engine's ``release_memory`` (as a real
+  engine keeps its models' buffers);  ``released`` - read how many times
+  ``release_memory`` has been called;
 * ``heap:MB`` - read where the C heap put an MB-megabyte block allocated after one of the
   same size was freed: ``mapped`` (its own mapping) or ``heap`` (see ``heap_block``);
 * ``module:NAME`` - read whether module ``NAME`` is loaded in the worker (``module_state``);
@@ -39,6 +42,7 @@ from ocrmill.errors import CorruptImageError, ResourceLimitError
 from ocrmill.results import PageFailure, PageResult, TextLine
 
 _LEAKED: list[bytearray] = []
+_BUFFERS: list[bytearray] = []
 READ_LOG_ENV = "FAKE_ENGINE_READ_LOG"
 BATCH_LOG_ENV = "FAKE_ENGINE_BATCH_LOG"
 GATE_TIMEOUT_S = 120.0
@@ -161,11 +165,16 @@ def _png_text(data: bytes, key: str) -> str:
 class FakeEngine:
     def __init__(self, crash_on_start: bool = False, device: str = "cpu") -> None:
         self.device = device
+        self.releases = 0
         if crash_on_start:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def warmup(self) -> None:
         pass
+
+    def release_memory(self) -> None:
+        self.releases += 1
+        _BUFFERS.clear()
 
     def _read_one(self, source: Any, name: str) -> PageResult | PageFailure:
         pixels = getattr(source, "pixels", source)  # a rendered page: a DecodedImage
@@ -193,11 +202,13 @@ class FakeEngine:
             command = "ok:survived"
         if command == "hang":
             time.sleep(3600)
-        if command.startswith("leak:"):
-            _, mb, command = command.split(":", 2)
+        if command.startswith(("leak:", "buffer:")):
+            kind, mb, command = command.split(":", 2)
             block = bytearray(int(mb) * 1024 * 1024)
             block[::4096] = b"x" * len(block[::4096])  # touch every page so RSS grows
-            _LEAKED.append(block)
+            (_LEAKED if kind == "leak" else _BUFFERS).append(block)
+        if command == "released":
+            command = f"ok:{self.releases}"
         if command.startswith("heap:"):
             command = "ok:" + heap_block(int(command.split(":", 1)[1]))
         if command == "arena":

@@ -147,6 +147,23 @@ def test_leaking_worker_is_recycled_by_rss():
         assert m["workers"][0]["rss_bytes"] < 400 * 1024**2
 
 
+def test_a_worker_left_without_work_hands_back_its_engines_buffers():
+    with make_pool(workers=1, max_batch=1, release_after_idle_s=0.2) as pool:
+        assert pool.submit(task(pool, "buffer:300:x")).result(timeout=60).text == "x"
+        holding = pool.metrics()["workers"][0]["rss_bytes"]
+        assert holding > 300 * 1024**2
+        # The worker reports its RSS again once it has handed the buffers back.
+        wait_until(lambda: pool.metrics()["workers"][0]["rss_bytes"] < holding - 250 * 1024**2)
+        assert pool.submit(task(pool, "released")).result(timeout=60).text == "1"
+
+
+def test_a_worker_given_work_in_time_keeps_its_engines_buffers():
+    with make_pool(workers=1, max_batch=1, release_after_idle_s=60) as pool:
+        first = pool.submit(task(pool, "buffer:50:x"))
+        second = pool.submit(task(pool, "released"))
+        assert texts([first, second]) == ["x", "0"]
+
+
 def test_bounded_queue_fails_fast_when_asked():
     with make_pool(workers=1, queue_size=3, max_batch=1) as pool:
         first = pool.submit(task(pool, "slow:2:x"))

@@ -56,6 +56,11 @@ class InferenceBackend(Protocol):
         """Custom metadata stored in the model file (e.g. PP-OCR's ``character`` list)."""
         ...
 
+    def release_memory(self) -> None:
+        """Hand back the buffers the backend keeps between calls; the next call allocates
+        them again. Nothing to hand back by default."""
+        return None
+
 
 def cache_root(config: BackendConfig) -> Path:
     """Where backends keep converted and compiled models (one subfolder per backend)."""

@@ -77,4 +77,13 @@ class Results:
     rss: int
 
 
-WorkerMessage = Union[Ready, Fatal, Sized, Results]  # noqa: UP007 - runtime alias on 3.10
+@dataclass(frozen=True)
+class Rested:
+    """Left without work for a while, the worker handed back its engine's buffers; its RSS
+    now."""
+
+    worker_id: int
+    rss: int
+
+
+WorkerMessage = Union[Ready, Fatal, Sized, Results, Rested]  # noqa: UP007 - runtime alias on 3.10

@@ -3,8 +3,9 @@
 A worker is started with ``spawn``, so it begins as a fresh interpreter: thread limits and
 ``CUDA_VISIBLE_DEVICES`` are set here *before* numpy or any inference library is imported.
 It builds its engine once, warms it up, reports ready with its RSS, then serves task
-batches from its pipe until told to stop (or the parent goes away). It ignores SIGINT:
-the parent decides when work stops.
+batches from its pipe until told to stop (or the parent goes away). Left without work for
+``release_after_idle_s`` after a batch, it hands back its engine's buffers and reports its
+RSS again. It ignores SIGINT: the parent decides when work stops.
 
 Keep module-level imports light: the parent imports this module for the message types.
 """
@@ -12,17 +13,19 @@ Keep module-level imports light: the parent imports this module for the message 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import signal
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ocrmill.config import Config
 from ocrmill.runtime import heap
-from ocrmill.runtime.messages import Fatal, Ready, Results, RunTasks, Sized, Stop
+from ocrmill.runtime.messages import Fatal, Ready, Rested, Results, RunTasks, Sized, Stop
 from ocrmill.runtime.tasks import (
     TIMEOUT_REFERENCE_PIXELS,
     EngineLike,
@@ -35,6 +38,8 @@ if TYPE_CHECKING:
     from multiprocessing.connection import Connection
 
 DEFAULT_ENGINE_FACTORY = "ocrmill.runtime.worker:build_engine"
+
+log = logging.getLogger(__name__)
 
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -55,6 +60,8 @@ class WorkerSpec:
     config: Config
     engine_factory: str = DEFAULT_ENGINE_FACTORY
     warmup: bool = True
+    # Without work for this long after a batch, hand back the engine's buffers (None: never).
+    release_after_idle_s: float | None = None
 
 
 def build_engine(config: Config, device: str, threads: int) -> EngineLike:
@@ -143,6 +150,24 @@ def _batch_pixels(tasks: list[Task]) -> int:
     return sum(task_pixels(t) or 0 for t in tasks)
 
 
+def _idle_for(conn: Connection, seconds: float | None) -> bool:
+    """Whether no message comes within ``seconds`` (never idle where it is None)."""
+    return seconds is not None and not conn.poll(seconds)
+
+
+def _rest(engine: EngineLike, release_free_memory: Callable[[], object]) -> None:
+    """Hand back what the engine keeps between pages (an engine without
+    ``release_memory`` keeps it), then the freed pages to the system. A failure only
+    costs the memory: the worker goes on serving."""
+    release = getattr(engine, "release_memory", None)
+    try:
+        if release is not None:
+            release()
+    except Exception:
+        log.warning("could not hand back the engine's buffers", exc_info=True)
+    release_free_memory()
+
+
 def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Entry point of a worker process."""
     heap.one_arena()  # before any other thread of this process starts
@@ -170,8 +195,13 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     # benchmarks/results/worker_memory_20261201.md).
     release_free_memory = heap.trimmer()
     conn.send(Ready(spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
+    rested = True  # nothing read yet: nothing to hand back
     while True:
         try:
+            if not rested and _idle_for(conn, spec.release_after_idle_s):
+                _rest(engine, release_free_memory)
+                conn.send(Rested(spec.worker_id, current_rss()))
+            rested = True
             message = conn.recv()
         except (EOFError, OSError):  # the parent is gone: nothing left to serve
             break
@@ -187,6 +217,7 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
                 release_free_memory()
                 busy = time.perf_counter() - started
                 conn.send(Results(spec.worker_id, results, busy, current_rss()))
+                rested = False
             except (BrokenPipeError, OSError):
                 break
     conn.close()
