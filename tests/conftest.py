@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
@@ -94,3 +96,15 @@ def pytest_configure(config):
     root = str(Path(__file__).resolve().parents[1])
     if root not in sys.path:
         sys.path.insert(0, root)
+
+
+def wait_until(predicate, timeout: float = 30):
+    """Poll ``predicate`` until it returns something truthy (and return it); fail after
+    ``timeout`` s. For states to reach, never for timing assertions."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not reached within {timeout} s")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -18,7 +17,7 @@ from ocrmill.pipeline import recognize
 from ocrmill.results import PageFailure, PageResult
 
 from . import scenes
-from .conftest import WrappedBackend, render_page, render_text
+from .conftest import WrappedBackend, render_page, render_text, wait_until
 
 SENTENCES = [
     "Invoice 2024-117 total due 1,284.50 EUR",
@@ -191,32 +190,26 @@ def test_read_many_detects_the_next_page_while_this_one_is_read(engine, monkeypa
     assert not _helpers_alive()
 
 
-def test_read_many_stops_its_detecting_thread_when_reading_fails(engine, monkeypatch):
-    imgs = _three_pages()
+@pytest.mark.parametrize(
+    ("stage", "failing_call"),
+    [("_read_detected", 1), ("_detect_pages", 2)],
+    ids=["reading-the-first-page", "detecting-the-second-page-ahead"],
+)
+def test_read_many_raises_in_the_callers_thread_and_stops_its_detecting_thread(
+    engine, monkeypatch, stage, failing_call
+):
+    real = getattr(engine, stage)
+    calls: list[int] = []
 
-    def read(slots, opts):
-        raise RuntimeError("reading failed on purpose")
+    def failing(slots, opts):
+        calls.append(1)
+        if len(calls) == failing_call:
+            raise RuntimeError(f"{stage} failed on purpose")
+        return real(slots, opts)
 
-    monkeypatch.setattr(engine, "_read_detected", read)
+    monkeypatch.setattr(engine, stage, failing)
     with pytest.raises(RuntimeError, match="on purpose"):
-        engine.read_many(imgs)
-    assert not _helpers_alive()
-
-
-def test_read_many_raises_in_the_callers_thread_what_detection_ran_into(engine, monkeypatch):
-    imgs = _three_pages()
-    real_detect = engine._detect_pages
-    seen: list[int] = []
-
-    def detect(slots, opts):
-        seen.append(1)
-        if len(seen) == 2:
-            raise RuntimeError("detection broke on purpose")
-        return real_detect(slots, opts)
-
-    monkeypatch.setattr(engine, "_detect_pages", detect)
-    with pytest.raises(RuntimeError, match="on purpose"):
-        engine.read_many(imgs)
+        engine.read_many(_three_pages())
     assert not _helpers_alive()
 
 
@@ -235,10 +228,8 @@ def test_release_memory_waits_for_a_model_in_use_and_pages_read_the_same_after(e
     with engine._model_locks["rec"]:  # the recognizer is busy with another call
         releasing = threading.Thread(target=engine.release_memory)
         releasing.start()
-        deadline = time.monotonic() + 30
-        while released != ["det"] and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert released == ["det"] and releasing.is_alive()
+        wait_until(lambda: released == ["det"])
+        assert releasing.is_alive()
     releasing.join(timeout=30)
     assert released == ["det", "rec", "cls"]
     assert [r.text for r in engine.read_many(imgs)] == before

@@ -279,10 +279,11 @@ class Engine:
     def release_memory(self) -> None:
         """Hand back the buffers the models keep between calls, for a process about to sit
         idle; the next page allocates them again. On OpenVINO a worker that had read the
-        4-page scan of ``benchmarks/searchable_pdf.py`` went from 759 to 424 MiB, and the
-        next 300-dpi page took ~75 ms longer to detect (Intel Xeon family 6 model 207). A
-        pool worker calls it once it has waited ``PoolConfig.release_after_idle_s`` for
-        work. Safe beside a call in progress: each model waits for its own."""
+        4-page scan of ``benchmarks/searchable_pdf.py`` went from 759 to 424 MiB, and its
+        magazine page read again took 2.57 against 2.42 s (median of 15, Intel Xeon
+        family 6 model 207; the detector alone ~75 ms of that). A pool worker calls it
+        once it has waited ``PoolConfig.release_after_idle_s`` for work. Safe beside a call
+        in progress: each model waits for its own."""
         loaded = {"det": self._det, "rec": self._rec, "cls": self._cls, "layout": self._layout}
         for role, backend in loaded.items():
             if backend is not None:

@@ -15,6 +15,8 @@ from ocrmill.runtime.plan import WorkerPlan, WorkerSlot
 from ocrmill.runtime.pool import PoolConfig, PoolStartError, QueueFullError, WorkerPool
 from ocrmill.tasks import Task
 
+from ..conftest import wait_until
+
 FAKE = "tests.fault.engines:fake_engine"
 
 
@@ -26,18 +28,6 @@ def make_pool(workers: int = 2, **overrides) -> WorkerPool:
 
 def task(pool: WorkerPool, payload: str, name: str | None = None) -> Task:
     return Task(id=pool.new_task_id(), source=payload.encode(), name=name or payload)
-
-
-def wait_until(predicate, timeout: float = 30):
-    """Poll ``predicate`` until it returns something truthy (and return it); fail after
-    ``timeout`` s. For states to reach, never for timing assertions."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"not reached within {timeout} s")
 
 
 def texts(futures, timeout: float = 60) -> list[str]:

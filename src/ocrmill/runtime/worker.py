@@ -195,13 +195,8 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
     # benchmarks/results/worker_memory_20261201.md).
     release_free_memory = heap.trimmer()
     conn.send(Ready(spec.worker_id, os.getpid(), current_rss(), _gpu_footprint(spec)))
-    rested = True  # nothing read yet: nothing to hand back
     while True:
         try:
-            if not rested and _idle_for(conn, spec.release_after_idle_s):
-                _rest(engine, release_free_memory)
-                conn.send(Rested(spec.worker_id, current_rss()))
-            rested = True
             message = conn.recv()
         except (EOFError, OSError):  # the parent is gone: nothing left to serve
             break
@@ -217,7 +212,9 @@ def worker_main(conn: Connection, spec: WorkerSpec) -> None:
                 release_free_memory()
                 busy = time.perf_counter() - started
                 conn.send(Results(spec.worker_id, results, busy, current_rss()))
-                rested = False
+                if _idle_for(conn, spec.release_after_idle_s):
+                    _rest(engine, release_free_memory)
+                    conn.send(Rested(spec.worker_id, current_rss()))
             except (BrokenPipeError, OSError):
                 break
     conn.close()
