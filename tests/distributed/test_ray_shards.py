@@ -18,7 +18,7 @@ import pytest
 from ocrmill import cli
 from ocrmill.batch.sources import iter_tasks
 from ocrmill.distributed.listing import Chunk, plan_units, unit_chunks, unit_names
-from ocrmill.distributed.shards import Manifest, shards
+from ocrmill.distributed.shards import Manifest, shards, temporary_files
 from ocrmill.errors import ConfigError, ExitCode
 from ocrmill.results import PageFailure
 
@@ -286,6 +286,22 @@ def test_a_sharded_run_writes_every_page_of_every_document_from_the_actors(
     }
     assert len(list(pdfs.rglob("*.pdf"))) == 6
     assert len(shard_records(out)) == 6 + 9
+
+
+def test_what_a_dead_try_left_is_found_for_the_shard_and_for_its_manifest(tmp_path):
+    """An actor killed while it wrote the shard, rewrote it on resume, or sealed it with its
+    manifest leaves a temporary file of each; the next try removes them all, and nothing
+    of another chunk's or the finished files."""
+    left = [
+        ".00000001.jsonl.ab12.tmp",
+        "..00000001.jsonl.ab12.tmp.cd34.tmp",
+        ".00000001.json.ef56.tmp",
+    ]
+    kept = ["00000001.jsonl", "00000001.json", ".00000002.jsonl.ab12.tmp", ".00000002.json.gh.tmp"]
+    for name in left + kept:
+        (tmp_path / name).touch()
+    found = temporary_files(tmp_path / "00000001.jsonl")
+    assert sorted(p.name for p in found) == sorted(left)
 
 
 @pytest.mark.slow

@@ -40,10 +40,15 @@ def manifest_path(shard: Path) -> Path:
 
 
 def temporary_files(shard: Path) -> list[Path]:
-    """What tries to write ``shard`` that died left: its temporary file, and the one a
-    resumed try's rewrite made of that."""
+    """What tries to write ``shard`` that died left: its temporary file, the one a resumed
+    try's rewrite made of that, and its manifest's (a try killed while it sealed the
+    shard)."""
     folder, name = shard.parent, shard.name
-    return [*folder.glob(f".{name}.*.tmp"), *folder.glob(f"..{name}.*.tmp.*.tmp")]
+    return [
+        *folder.glob(f".{name}.*.tmp"),
+        *folder.glob(f"..{name}.*.tmp.*.tmp"),
+        *folder.glob(f".{manifest_path(shard).name}.*.tmp"),
+    ]
 
 
 def drop_chunks_from(out_dir: str | os.PathLike[str], unit_label: str, count: int) -> int:
